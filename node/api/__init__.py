@@ -1,0 +1,1 @@
+"""The aiohttp HTTP API. Depends on the Store interface, never on pysyncobj."""

@@ -1,0 +1,63 @@
+"""Request bodies in, response bodies out: JSON or msgpack by content negotiation."""
+
+from __future__ import annotations
+
+import json
+
+import msgpack
+from aiohttp import web
+
+from .. import errors
+
+JSON = "application/json"
+MSGPACK = "application/msgpack"
+_MSGPACK_TYPES = (MSGPACK, "application/x-msgpack", "application/vnd.msgpack")
+
+
+async def read_body(request: web.Request, max_body: int, required: bool = True):
+    """Decode the body as JSON or msgpack; errors are 4xx and name the problem."""
+    length = request.content_length
+    if length is not None and length > max_body:
+        raise errors.PayloadTooLarge(f"body exceeds {max_body} bytes")
+    raw = await request.content.read(max_body + 1)
+    if len(raw) > max_body:
+        raise errors.PayloadTooLarge(f"body exceeds {max_body} bytes")
+    if not raw:
+        if required:
+            raise errors.InvalidInput("a request body is required", "body", code="required")
+        return None
+    ctype = request.content_type
+    if ctype in _MSGPACK_TYPES:
+        try:
+            return msgpack.unpackb(raw, raw=False, strict_map_key=True)
+        except Exception:
+            raise errors.InvalidInput("body is not valid msgpack", "body", code="malformed") from None
+    if ctype == JSON or ctype.endswith("+json") or (ctype == "application/octet-stream" and not request.headers.get("Content-Type")):
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise errors.InvalidInput(f"body is not valid JSON: {exc}", "body", code="malformed") from None
+    raise errors.UnsupportedMediaType(f"unsupported content type {ctype!r}; use {JSON} or {MSGPACK}")
+
+
+def wants_msgpack(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return any(t in accept for t in _MSGPACK_TYPES)
+
+
+def _dumps(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def respond(request: web.Request, body, status: int = 200, headers: dict | None = None) -> web.Response:
+    if wants_msgpack(request):
+        return web.Response(body=msgpack.packb(body, use_bin_type=True), status=status,
+                            content_type=MSGPACK, headers=headers)
+    return web.Response(body=_dumps(body), status=status, content_type=JSON, headers=headers)
+
+
+def error_response(request: web.Request, exc: errors.ManifestError) -> web.Response:
+    headers = {}
+    if isinstance(exc, errors.Unavailable):
+        headers["Retry-After"] = str(exc.retry_after)
+    return respond(request, exc.body(), exc.status, headers)

@@ -1,0 +1,187 @@
+"""Request handlers for the contract's endpoints. Each parses, calls the store, renders."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+
+from aiohttp import web
+
+from .. import errors
+from ..fsm import commands as C
+from ..fsm import query as Q
+from ..fsm.validation import ValidationError, check_id, check_name, check_reported_status, validate_registration
+from . import codec, params
+from .keys import CHANGES, CONFIG, METRICS, STORE
+
+
+def _validation(exc: ValidationError) -> errors.InvalidInput:
+    return errors.InvalidInput(exc.message, exc.field, code=exc.code)
+
+
+def _path_name(request: web.Request) -> str:
+    try:
+        return check_name(request.match_info["name"])
+    except ValidationError as exc:
+        raise _validation(exc) from None
+
+
+def _path_key(request: web.Request) -> tuple[str, str]:
+    try:
+        return _path_name(request), check_id(request.match_info["id"])
+    except ValidationError as exc:
+        raise _validation(exc) from None
+
+
+def _read_headers(store, index: int) -> dict:
+    st = store.status()
+    return {
+        "X-Manifest-Index": str(index),
+        "X-Manifest-Leader": st.leader_api or "",
+        "X-Manifest-Last-Contact": str(st.last_contact_ms if st.last_contact_ms is not None else -1),
+    }
+
+
+def _ok(result: dict) -> dict:
+    """Unwrap an FSM result or raise the matching error."""
+    if "error" in result:
+        raise errors.from_result(result)
+    return result
+
+
+async def _write(request: web.Request, command: list) -> dict:
+    store = request.app[STORE]
+    return _ok(await store.propose(command))
+
+
+# ---- writes ------------------------------------------------------------------
+async def register(request: web.Request) -> web.Response:
+    body = await codec.read_body(request, request.app[CONFIG].max_body)
+    try:
+        fields = validate_registration(body)
+    except ValidationError as exc:
+        raise _validation(exc) from None
+    # The receiving node stamps identity; apply() must never draw randomness.
+    fields.setdefault("id", f"{fields['name']}-{uuid.uuid4().hex[:12]}")
+    result = await _write(request, C.register(fields))
+    record = result["record"]
+    return codec.respond(request, record, 201 if result["created"] else 200,
+                         {"X-Manifest-Index": str(record["revision"])})
+
+
+async def heartbeat(request: web.Request) -> web.Response:
+    name, iid = _path_key(request)
+    body = await codec.read_body(request, request.app[CONFIG].max_body, required=False)
+    status = None
+    if body is not None:
+        if not isinstance(body, dict):
+            raise errors.InvalidInput("body must be an object", "body")
+        unknown = set(body) - {"status"}
+        if unknown:
+            key = sorted(map(str, unknown))[0]
+            raise errors.InvalidInput(f"unknown field {key!r}", key, code="unknown_field")
+        if "status" in body:
+            try:
+                status = check_reported_status(body["status"])
+            except ValidationError as exc:
+                raise _validation(exc) from None
+    request.app[METRICS].heartbeats.inc()
+    result = await _write(request, C.heartbeat(name, iid, status))
+    return codec.respond(request, result["record"])
+
+
+async def deregister(request: web.Request) -> web.Response:
+    name, iid = _path_key(request)
+    result = await _write(request, C.deregister(name, iid))
+    return codec.respond(request, result["record"])
+
+
+# ---- reads -------------------------------------------------------------------
+async def _blocking(request: web.Request, rp: params.ReadParams, service: str | None, current) -> None:
+    """Hold a blocking read until ``current()`` exceeds rp.index or the wait ends."""
+    if rp.index is None or current() > rp.index:
+        return
+    wait = rp.wait if rp.wait is not None else 300.0
+    # Jitter spreads the wake-ups of many clients that started together.
+    deadline = time.monotonic() + wait + random.uniform(0, wait / 16)
+    hub = request.app[CHANGES]
+    while current() <= rp.index:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        await hub.wait(service, remaining)
+
+
+async def list_services(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    rp = params.read_params(request.query)
+    query = params.list_query(request.query)
+    await store.sync(rp.linearizable)
+    await _blocking(request, rp, None, lambda: store.fsm.revision)
+    return _render_list(request, store, query, lambda s: s.revision)
+
+
+async def get_service(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    name = _path_name(request)
+    rp = params.read_params(request.query)
+    query = params.list_query(request.query, name=name)
+    await store.sync(rp.linearizable)
+    await _blocking(request, rp, name, lambda: store.fsm.service_rev.get(name, 0))
+    if not store.read(lambda s: Q.service_known(s, name)):
+        raise errors.NotFound(f"no service {name!r} was ever registered")
+    return _render_list(request, store, query, lambda s: s.service_rev.get(name, 0))
+
+
+def _render_list(request, store, query, index_of) -> web.Response:
+    def run(state):
+        records, more = Q.run(state, query)
+        return records, more, state.revision, index_of(state)
+
+    records, more, revision, index = store.read(run)
+    body = {"instances": records, "revision": revision}
+    if more is not None:
+        body["next_cursor"] = params.encode_cursor(more)
+    return codec.respond(request, body, headers=_read_headers(store, index))
+
+
+async def get_instance(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    name, iid = _path_key(request)
+    rp = params.read_params(request.query)
+    if rp.index is not None:
+        raise errors.Unsupported("blocking reads are offered on service lists only", "index")
+    await store.sync(rp.linearizable)
+    record, revision = store.read(lambda s: (Q.get(s, name, iid), s.revision))
+    if record is None:
+        raise errors.NotFound(f"no instance {name}/{iid}")
+    return codec.respond(request, record, headers=_read_headers(store, revision))
+
+
+# ---- node and cluster ----------------------------------------------------------
+async def health(request: web.Request) -> web.Response:
+    st = request.app[STORE].status()
+    body = {"status": "ok" if st.ready else "unavailable", "role": st.role, "leader": st.leader_api,
+            "revision": st.revision, "term": st.term, "commit_index": st.commit,
+            "applied_index": st.applied}
+    headers = {} if st.ready else {"Retry-After": "1"}
+    return codec.respond(request, body, 200 if st.ready else 503, headers)
+
+
+async def cluster(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    st = store.status()
+    body = {"id": store.cfg.id, "leader": st.leader_api, "term": st.term, "commit_index": st.commit,
+            "applied_index": st.applied, "revision": st.revision, "members": store.members()}
+    return codec.respond(request, body, headers=_read_headers(store, st.revision))
+
+
+async def metrics(request: web.Request) -> web.Response:
+    data = await asyncio.get_running_loop().run_in_executor(None, request.app[METRICS].render)
+    return web.Response(body=data, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+async def watch(request: web.Request) -> web.Response:
+    raise errors.Unsupported("the watch stream is not available in this version yet", "watch")

@@ -1,0 +1,10 @@
+"""Typed aiohttp AppKeys shared by the app factory and the handlers."""
+
+from aiohttp import web
+
+from ..config import NodeConfig
+
+STORE = web.AppKey("store", object)
+CONFIG = web.AppKey("config", NodeConfig)
+METRICS = web.AppKey("metrics", object)
+CHANGES = web.AppKey("changes", object)

@@ -1,0 +1,1 @@
+"""pysyncobj glue: the only package that imports pysyncobj."""

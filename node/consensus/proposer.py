@@ -1,0 +1,111 @@
+"""Group commit: coalesce concurrent commands into one log entry per batch.
+
+Commands proposed while ``max_inflight`` entries are already on their way to
+a majority wait and leave together in the next entry, so the number of Raft
+entries per second stays bounded however many requests arrive, and a single
+request still goes out at once. Every batch has a deadline: pysyncobj does
+not always call back (a deposed leader's entry can vanish), and a batch that
+never completes must not hold its in-flight slot forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from pysyncobj import FAIL_REASON
+
+from .. import errors
+from ..fsm import commands as C
+
+# pysyncobj failure reasons after which the entry certainly did not commit.
+_NOT_COMMITTED = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER,
+                  FAIL_REASON.DISCARDED, FAIL_REASON.REQUEST_DENIED}
+
+
+@dataclass(slots=True)
+class _Batch:
+    items: list  # [(command, future)]
+    done: bool = False
+    timer: asyncio.TimerHandle | None = field(default=None)
+
+
+class Proposer:
+    """Leader-side batching. ``stamp()`` returns (ts_ms, term) for a new entry."""
+
+    def __init__(self, raft, stamp, max_inflight: int, batch_max: int, timeout: float):
+        self._raft, self._stamp = raft, stamp
+        self._max_inflight, self._batch_max, self._timeout = max_inflight, batch_max, timeout
+        self._pending: list = []
+        self._inflight = 0
+        self._scheduled = False
+        self._barrier: asyncio.Future | None = None  # a NOOP not yet submitted
+        self._loop = asyncio.get_running_loop()
+
+    def propose(self, command: list) -> asyncio.Future:
+        """Future of ``(index, result)`` for one command."""
+        fut = self._loop.create_future()
+        self._pending.append((command, fut))
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+        return fut
+
+    def barrier(self) -> asyncio.Future:
+        """A NOOP shared by every read that arrives before it is submitted."""
+        if self._barrier is None or self._barrier.done():
+            self._barrier = self.propose(C.noop())
+        return self._barrier
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        while self._pending and self._inflight < self._max_inflight:
+            items = self._pending[:self._batch_max]
+            del self._pending[:self._batch_max]
+            if any(f is self._barrier for _, f in items):
+                self._barrier = None  # later reads need a barrier submitted after they arrived
+            live = [(c, f) for c, f in items if not f.done()]
+            if not live:
+                continue
+            batch = _Batch(live)
+            ts_ms, term = self._stamp()
+            envelope = C.encode(ts_ms, term, [c for c, _ in live])
+            self._inflight += 1
+            batch.timer = self._loop.call_later(self._timeout, self._expire, batch)
+            self._raft.submit(envelope, lambda res, err, b=batch: self._loop.call_soon_threadsafe(
+                self._complete, b, res, err))
+
+    def _complete(self, batch: _Batch, res, err) -> None:
+        if batch.done:
+            return
+        batch.done = True
+        batch.timer.cancel()
+        self._inflight -= 1
+        if err == FAIL_REASON.SUCCESS:
+            index, results = res
+            for (_, fut), result in zip(batch.items, results):
+                if not fut.done():
+                    fut.set_result((index, result))
+        else:
+            exc_type = errors.NoLeader if err in _NOT_COMMITTED else errors.UnknownOutcome
+            for _, fut in batch.items:
+                if not fut.done():
+                    fut.set_exception(exc_type(f"write not committed (raft: {err})"))
+        self._flush()
+
+    def _expire(self, batch: _Batch) -> None:
+        if batch.done:
+            return
+        batch.done = True
+        self._inflight -= 1
+        for _, fut in batch.items:
+            if not fut.done():
+                fut.set_exception(errors.UnknownOutcome("write not confirmed in time; it may still commit"))
+        self._flush()
+
+    def fail_pending(self, exc: Exception) -> None:
+        """Fail what has not left yet (this node stopped leading)."""
+        pending, self._pending = self._pending, []
+        for _, fut in pending:
+            if not fut.done():
+                fut.set_exception(exc)

@@ -1,0 +1,244 @@
+"""RegistryState: the replicated service map and its deterministic ``apply``.
+
+Every node applies the same envelopes in the same order and so holds the same
+state. Time enters only as the envelope's leader stamp; ``clock`` is the
+largest stamp seen, so it never moves backwards even across leader changes.
+
+Revisions: ``revision`` grows by one for every change a watcher could see (an
+instance registered, updated, changing status, removed), so each change has
+its own id in the watch stream. A heartbeat that changes nothing advances the
+instance's expiry but no revision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgpack
+
+from . import commands as C
+from . import model
+from .model import DOWN, UP, Instance
+from .validation import ValidationError, check_id, check_name, check_reported_status, validate_registration
+
+SNAPSHOT_FORMAT = 1
+
+# Event kinds of the watch stream (CONTRACT.md, Watch).
+REGISTERED, UPDATED, STATUS, DEREGISTERED, EXPIRED = (
+    "registered", "updated", "status", "deregistered", "expired")
+
+
+@dataclass(slots=True)
+class Event:
+    revision: int
+    kind: str
+    record: dict
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What applying one envelope produced: a result per command, and events."""
+
+    results: list = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+
+def error(code: str, message: str, field_name: str | None = None) -> dict:
+    return {"error": code, "message": message, "field": field_name}
+
+
+class RegistryState:
+    """The whole replicated state. Not thread-safe: the caller serializes access."""
+
+    def __init__(self) -> None:
+        self.instances: dict[tuple[str, str], Instance] = {}
+        self.services: dict[str, dict[str, Instance]] = {}
+        self.service_rev: dict[str, int] = {}  # kept after the last instance leaves
+        self.members: dict[str, dict] = {}
+        self.revision = 0
+        self.clock = 0
+        self.epoch = 0  # term of the latest tick: a new one means a new leader
+        self._next_deadline = 0  # lower bound of the next expiry or removal
+        self._grace = model.DEFAULT_DOWN_GRACE_MS
+
+    # ---- apply -----------------------------------------------------------
+    def apply(self, data: bytes) -> Outcome:
+        """Apply one log entry. Never raises: bad commands get an error result."""
+        out = Outcome()
+        try:
+            env = C.decode(data)
+        except C.DecodeError as exc:
+            out.results.append(error("bad_command", str(exc)))
+            return out
+        now = self.clock = max(self.clock, env.ts_ms)
+        for cmd in env.commands:
+            try:
+                out.results.append(self._apply_one(cmd, now, env.term, out.events))
+            except ValidationError as exc:
+                out.results.append(error(exc.code, exc.message, exc.field))
+            except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
+                out.results.append(error("bad_command", f"malformed command: {exc}"))
+        return out
+
+    def _apply_one(self, cmd, now: int, term: int, events: list[Event]):
+        if not isinstance(cmd, list) or not cmd:
+            raise ValueError("command is not a list")
+        kind = cmd[0]
+        if kind == C.REGISTER:
+            return self._register(cmd[1], now, events)
+        if kind == C.HEARTBEAT:
+            return self._heartbeat(cmd[1], cmd[2], cmd[3], now, events)
+        if kind == C.DEREGISTER:
+            return self._deregister(cmd[1], cmd[2], events)
+        if kind == C.TICK:
+            return self._tick(now, term, cmd[1], events)
+        if kind == C.MEMBER:
+            node_id, api, raft = (str(x) for x in cmd[1:4])
+            self.members[node_id] = {"api": api, "raft": raft}
+            return {"ok": True}
+        if kind == C.NOOP:
+            return {"ok": True}
+        raise ValueError(f"unknown command type {kind!r}")
+
+    def _bump(self, inst: Instance) -> None:
+        self.revision += 1
+        inst.revision = self.revision
+        self.service_rev[inst.name] = self.revision
+
+    def _register(self, raw, now: int, events: list[Event]) -> dict:
+        fields = validate_registration(raw)
+        if "id" not in fields:
+            raise ValidationError("id", "id must be stamped by the proposer", "required")
+        key = (fields["name"], fields["id"])
+        ttl_ms = int(fields["ttl"] * 1000)
+        inst = self.instances.get(key)
+        created = inst is None
+        if created:
+            inst = Instance(name=key[0], id=key[1], registered_at=now)
+            self.instances[key] = inst
+            self.services.setdefault(key[0], {})[key[1]] = inst
+        old_spec, old_status = (None if created else inst.spec()), inst.status
+        for name in ("version", "address", "port", "interfaces", "tags", "metadata",
+                     "dependencies", "ttl"):
+            setattr(inst, name, fields[name])
+        inst.reported = inst.status = UP  # registering again means the instance restarted
+        inst.down_since = None
+        inst.last_heartbeat = now
+        inst.expires_at = now + ttl_ms
+        self._next_deadline = min(self._next_deadline, inst.expires_at)
+        if created or inst.spec() != old_spec:
+            self._bump(inst)
+            events.append(Event(self.revision, REGISTERED if created else UPDATED, inst.to_record()))
+        elif old_status != inst.status:
+            self._bump(inst)
+            events.append(Event(self.revision, STATUS, inst.to_record()))
+        return {"ok": True, "created": created, "record": inst.to_record()}
+
+    def _heartbeat(self, name, instance_id, status, now: int, events: list[Event]) -> dict:
+        inst = self.instances.get((check_name(name), check_id(instance_id)))
+        if inst is None:
+            return error("not_found", f"no instance {name}/{instance_id}")
+        if status is not None:
+            inst.reported = check_reported_status(status)
+        old_status = inst.status
+        inst.status = inst.reported
+        inst.down_since = None
+        inst.last_heartbeat = max(inst.last_heartbeat, now)
+        inst.expires_at = max(inst.expires_at, now + int(inst.ttl * 1000))
+        if inst.status != old_status:
+            self._bump(inst)
+            events.append(Event(self.revision, STATUS, inst.to_record()))
+        return {"ok": True, "record": inst.to_record()}
+
+    def _deregister(self, name, instance_id, events: list[Event]) -> dict:
+        inst = self._remove((check_name(name), check_id(instance_id)))
+        if inst is None:
+            return error("not_found", f"no instance {name}/{instance_id}")
+        events.append(Event(inst.revision, DEREGISTERED, inst.to_record(), "owner"))
+        return {"ok": True, "record": inst.to_record()}
+
+    def _remove(self, key) -> Instance | None:
+        inst = self.instances.pop(key, None)
+        if inst is not None:
+            peers = self.services[key[0]]
+            del peers[key[1]]
+            if not peers:
+                del self.services[key[0]]
+            self._bump(inst)
+        return inst
+
+    def _tick(self, now: int, term: int, down_grace_ms, events: list[Event]) -> dict:
+        grace = int(down_grace_ms)
+        if term < self.epoch:
+            # Proposed by a leader that has since been replaced: its view of
+            # time and liveness no longer counts.
+            return {"ok": True, "expired": 0, "removed": 0, "stale": True}
+        if term > self.epoch:
+            # A new leader: heartbeats sent while there was none may have been
+            # lost, so every live instance gets a full ttl from this tick.
+            self.epoch = term
+            for inst in self.instances.values():
+                if inst.status != DOWN:
+                    inst.expires_at = max(inst.expires_at, now + int(inst.ttl * 1000))
+            self._next_deadline = 0
+        if grace != self._grace:
+            self._grace, self._next_deadline = grace, 0
+        if now < self._next_deadline:
+            return {"ok": True, "expired": 0, "removed": 0}
+        due, next_deadline = [], now + grace
+        for inst in self.instances.values():
+            deadline = inst.expires_at if inst.status != DOWN else inst.down_since + grace
+            if (inst.status != DOWN and now > deadline) or (inst.status == DOWN and now >= deadline):
+                due.append(inst)
+            elif deadline < next_deadline:
+                next_deadline = deadline
+        # Sorted, because dict order differs between a node that restored a
+        # snapshot and one that did not, and revisions must match everywhere.
+        expired = removed = 0
+        for inst in sorted(due, key=lambda i: i.key):
+            if inst.status != DOWN:
+                inst.status, inst.down_since = DOWN, now
+                self._bump(inst)
+                events.append(Event(self.revision, EXPIRED, inst.to_record(), "ttl"))
+                expired += 1
+            else:
+                self._remove(inst.key)
+                events.append(Event(inst.revision, DEREGISTERED, inst.to_record(), "grace"))
+                removed += 1
+        self._next_deadline = next_deadline
+        return {"ok": True, "expired": expired, "removed": removed}
+
+    # ---- snapshot ----------------------------------------------------------
+    def snapshot(self) -> bytes:
+        """Versioned msgpack of the whole state (documented in docs/architecture.md)."""
+        return msgpack.packb({
+            "format": SNAPSHOT_FORMAT,
+            "revision": self.revision,
+            "clock": self.clock,
+            "epoch": self.epoch,
+            "service_rev": self.service_rev,
+            "members": self.members,
+            "instances": [i.to_wire() for _, i in sorted(self.instances.items())],
+        }, use_bin_type=True)
+
+    def restore(self, data: bytes) -> None:
+        """Replace all state with a snapshot's."""
+        raw = msgpack.unpackb(data, raw=False)
+        if raw.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"unsupported snapshot format {raw.get('format')!r}")
+        fresh = RegistryState()
+        fresh.revision, fresh.clock, fresh.epoch = raw["revision"], raw["clock"], raw["epoch"]
+        fresh.service_rev = dict(raw["service_rev"])
+        fresh.members = {k: dict(v) for k, v in raw["members"].items()}
+        for wire in raw["instances"]:
+            inst = Instance.from_wire(wire)
+            fresh.instances[inst.key] = inst
+            fresh.services.setdefault(inst.name, {})[inst.id] = inst
+        self.__dict__.update(fresh.__dict__)
+
+    def digest_view(self) -> tuple:
+        """Everything that defines the state, for equality checks in tests and chaos runs."""
+        return (self.revision, self.clock, self.epoch, sorted(self.service_rev.items()),
+                sorted((k, sorted(v.items())) for k, v in self.members.items()),
+                [i.to_wire() for _, i in sorted(self.instances.items())])

@@ -1,0 +1,135 @@
+"""Validation of client-supplied instance fields, shared by the API and the FSM.
+
+The API validates to answer 400 naming the field; the FSM validates again so a
+malformed command that somehow reached the log is rejected the same way on
+every node instead of corrupting state.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from . import model
+from .semver import parse_version
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+IFACE_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+CLIENT_FIELDS = ("name", "id", "version", "address", "port", "interfaces", "tags",
+                 "metadata", "dependencies", "ttl")
+SERVER_FIELDS = ("status", "registered_at", "last_heartbeat", "revision")
+
+
+class ValidationError(ValueError):
+    """Input rejected; ``field`` names the offending field (dotted for nested ones)."""
+
+    def __init__(self, field: str | None, message: str, code: str = "invalid"):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.code = code
+
+
+def check_name(value, field: str = "name") -> str:
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise ValidationError(field, f"{field} must match {NAME_RE.pattern}")
+    return value
+
+
+def check_id(value, field: str = "id") -> str:
+    if not isinstance(value, str) or not ID_RE.match(value):
+        raise ValidationError(field, f"{field} must match {ID_RE.pattern}")
+    return value
+
+
+def _str_list(value, field: str, max_items: int, item_check) -> list[str]:
+    if not isinstance(value, list):
+        raise ValidationError(field, f"{field} must be a list of strings")
+    if len(value) > max_items:
+        raise ValidationError(field, f"{field} holds at most {max_items} items")
+    out: list[str] = []
+    for i, item in enumerate(value):
+        item_check(item, f"{field}[{i}]")
+        if item not in out:  # duplicates carry no meaning; keep first-seen order
+            out.append(item)
+    return out
+
+
+def _tag(item, field: str) -> None:
+    if not isinstance(item, str) or not 1 <= len(item) <= model.MAX_TAG_LEN:
+        raise ValidationError(field, f"{field} must be a string of 1..{model.MAX_TAG_LEN} chars")
+
+
+def _str_map(value, field: str, max_items: int, key_check, max_value: int) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValidationError(field, f"{field} must be an object of strings")
+    if len(value) > max_items:
+        raise ValidationError(field, f"{field} holds at most {max_items} entries")
+    for k, v in value.items():
+        key_check(k, f"{field}.{k}" if isinstance(k, str) else field)
+        if not isinstance(v, str) or len(v) > max_value:
+            raise ValidationError(f"{field}.{k}", f"{field}.{k} must be a string of at most {max_value} chars")
+    return dict(value)
+
+
+def _meta_key(k, field: str) -> None:
+    if not isinstance(k, str) or not 1 <= len(k) <= model.MAX_META_KEY:
+        raise ValidationError(field, f"metadata keys must be strings of 1..{model.MAX_META_KEY} chars")
+
+
+def _iface_key(k, field: str) -> None:
+    if not isinstance(k, str) or not IFACE_NAME_RE.match(k):
+        raise ValidationError(field, f"interface names must match {IFACE_NAME_RE.pattern}")
+
+
+def validate_registration(body) -> dict:
+    """Return the normalized client fields of a registration, or raise ValidationError.
+
+    ``id`` may be absent: the proposing node generates one before the command
+    enters the log.
+    """
+    if not isinstance(body, dict):
+        raise ValidationError(None, "body must be a JSON object")
+    for key in body:
+        if key in SERVER_FIELDS:
+            raise ValidationError(key, f"{key} is set by the server", "read_only")
+        if key not in CLIENT_FIELDS:
+            raise ValidationError(str(key), f"unknown field {key!r}", "unknown_field")
+    if "name" not in body:
+        raise ValidationError("name", "name is required", "required")
+    out: dict = {"name": check_name(body["name"])}
+    if body.get("id") is not None:
+        out["id"] = check_id(body["id"])
+    version = body.get("version")
+    if version is not None:
+        if not isinstance(version, str) or parse_version(version) is None:
+            raise ValidationError("version", "version must be a semantic version like 1.4.2")
+    out["version"] = version
+    address = body.get("address")
+    if address is not None and (not isinstance(address, str) or not 0 < len(address) <= model.MAX_ADDRESS_LEN):
+        raise ValidationError("address", f"address must be a string of 1..{model.MAX_ADDRESS_LEN} chars")
+    out["address"] = address
+    port = body.get("port")
+    if port is not None and (type(port) is not int or not 0 <= port <= 65535):
+        raise ValidationError("port", "port must be an integer in 0..65535")
+    out["port"] = port
+    out["interfaces"] = _str_map(body.get("interfaces", {}), "interfaces", model.MAX_INTERFACES,
+                                 _iface_key, model.MAX_INTERFACE_LEN)
+    out["tags"] = _str_list(body.get("tags", []), "tags", model.MAX_TAGS, _tag)
+    out["metadata"] = _str_map(body.get("metadata", {}), "metadata", model.MAX_META,
+                               _meta_key, model.MAX_META_VALUE)
+    out["dependencies"] = _str_list(body.get("dependencies", []), "dependencies",
+                                    model.MAX_DEPENDENCIES, check_name)
+    ttl = body.get("ttl", model.DEFAULT_TTL)
+    if type(ttl) not in (int, float) or not math.isfinite(ttl) or not model.MIN_TTL <= ttl <= model.MAX_TTL:
+        raise ValidationError("ttl", f"ttl must be a number of seconds in {model.MIN_TTL:g}..{model.MAX_TTL:g}")
+    out["ttl"] = float(ttl)
+    return out
+
+
+def check_reported_status(value, field: str = "status") -> str:
+    if value not in model.REPORTABLE:
+        raise ValidationError(field, f"{field} must be one of {', '.join(model.REPORTABLE)}")
+    return value
