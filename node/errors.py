@@ -3,6 +3,8 @@
     ManifestError                 500 internal (never raised on purpose)
     ├── InvalidInput              400 invalid input; ``field`` names it
     │   └── Unsupported           400 a parameter this version does not support
+    ├── Unauthorized              401 no or bad credentials
+    ├── Forbidden                 403
     ├── NotFound                  404
     ├── Conflict                  409
     ├── PayloadTooLarge           413
@@ -43,6 +45,14 @@ class InvalidInput(ManifestError):
 
 class Unsupported(InvalidInput):
     code = "unsupported"
+
+
+class Unauthorized(ManifestError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ManifestError):
+    status, code = 403, "forbidden"
 
 
 class NotFound(ManifestError):

@@ -22,7 +22,7 @@ async def _body(request: web.Request) -> dict:
     if len(raw) > _MAX_INTERNAL_BODY:
         raise errors.PayloadTooLarge("internal body too large")
     if not verify(request.app[CONFIG].cluster_secret, raw, request.headers.get(AUTH_HEADER, "")):
-        raise errors.ManifestError("bad cluster signature", code="unauthorized")
+        raise errors.Unauthorized("missing or bad cluster signature", AUTH_HEADER)
     try:
         body = msgpack.unpackb(raw, raw=False) if raw else {}
     except Exception:

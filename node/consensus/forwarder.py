@@ -81,8 +81,7 @@ def _remote_error(status: int, data: bytes) -> errors.ManifestError:
         code, message = body.get("code", "unavailable"), body.get("message", "")
     except Exception:
         code, message = "unavailable", f"leader answered {status}"
-    if code == "no_leader" or status == 503 and code != "unknown_outcome":
-        return errors.NoLeader(message)
-    if code == "unknown_outcome":
-        return errors.UnknownOutcome(message)
-    return errors.Unavailable(f"leader answered {status}: {message}")
+    if code == "no_leader":
+        return errors.NoLeader(message)  # refused before proposing: nothing committed
+    # Anything else may have happened after the commands were proposed.
+    return errors.UnknownOutcome(f"leader answered {status}: {message}")

@@ -256,9 +256,7 @@ class Store:
 
     async def _send_forward(self, items: list, deadline: float) -> None:
         try:
-            leader = await self._await_leader_url(deadline)
-            reply = await self._forwarder.propose(
-                leader, [c for c, _ in items], max(0.05, deadline - time.monotonic()))
+            reply = await self._forward_until(items, deadline)
             # Answer only once this node has applied the entry: read-your-writes here.
             try:
                 await self.wait_applied(reply["index"], max(0.05, deadline - time.monotonic()))
@@ -281,6 +279,20 @@ class Store:
             if self._fwd_pending and not self._fwd_scheduled:
                 self._fwd_scheduled = True
                 self._loop.call_soon(self._flush_forward, time.monotonic() + self.cfg.propose_timeout)
+
+    async def _forward_until(self, items: list, deadline: float) -> dict:
+        """Forward, retrying while the batch provably never reached a leader."""
+        while True:
+            leader = await self._await_leader_url(deadline)
+            try:
+                return await self._forwarder.propose(
+                    leader, [c for c, _ in items], max(0.05, deadline - time.monotonic()))
+            except errors.NoLeader:
+                # Not committed anywhere (refused, or the target is no longer
+                # leader): safe to resend once an election settles.
+                if time.monotonic() + 0.1 >= deadline:
+                    raise
+                await asyncio.sleep(0.05)
 
     def _stamp(self) -> tuple[int, int]:
         term = self.raft_status().term

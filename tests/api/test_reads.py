@@ -1,0 +1,148 @@
+"""List, get, blocking reads, health, cluster, metrics and routing errors."""
+
+import asyncio
+import time
+
+import pytest
+
+from manifest_node.fsm import commands as C
+
+
+def seed(store):
+    store.apply(
+        C.register({"name": "web", "id": "w1", "tags": ["blue", "eu"], "version": "1.4.2",
+                    "metadata": {"region": "eu"}, "dependencies": ["db"]}),
+        C.register({"name": "web", "id": "w2", "tags": ["green"], "version": "2.0.0"}),
+        C.register({"name": "db", "id": "d1", "version": "1.0.0"}),
+        C.heartbeat("web", "w2", "unhealthy"),
+    )
+
+
+async def ids(resp):
+    return [(i["name"], i["id"]) for i in (await resp.json())["instances"]]
+
+
+async def test_list_and_headers(client, store):
+    seed(store)
+    r = await client.get("/v1/services")
+    body = await r.json()
+    assert r.status == 200 and body["revision"] == 4
+    assert await ids(r) == [("db", "d1"), ("web", "w1"), ("web", "w2")]
+    assert r.headers["X-Manifest-Index"] == "4"
+    assert r.headers["X-Manifest-Leader"] == "http://leader:8500"
+    assert r.headers["X-Manifest-Last-Contact"] == "0"
+
+
+@pytest.mark.parametrize("qs,expected", [
+    ("status=up", [("db", "d1"), ("web", "w1")]),
+    ("status=up&status=unhealthy", [("db", "d1"), ("web", "w1"), ("web", "w2")]),
+    ("tag=blue&tag=eu", [("web", "w1")]),
+    ("tag=blue&tag=green", []),
+    ("version=>=1.2,<2", [("web", "w1")]),
+    ("version=^1.0.0", [("db", "d1"), ("web", "w1")]),
+    ("meta.region=eu", [("web", "w1")]),
+    ("depends_on=db", [("web", "w1")]),
+])
+async def test_filters(client, store, qs, expected):
+    seed(store)
+    assert await ids(await client.get("/v1/services?" + qs)) == expected
+
+
+async def test_pagination(client, store):
+    seed(store)
+    r = await client.get("/v1/services?limit=2")
+    body = await r.json()
+    assert len(body["instances"]) == 2 and body["next_cursor"]
+    r = await client.get("/v1/services?limit=2&cursor=" + body["next_cursor"])
+    body = await r.json()
+    assert [i["id"] for i in body["instances"]] == ["w2"] and "next_cursor" not in body
+
+
+@pytest.mark.parametrize("qs,field", [
+    ("status=gone", "status"), ("limit=0", "limit"), ("limit=x", "limit"), ("cursor=%%%", "cursor"),
+    ("consistency=strong", "consistency"), ("version=banana", "version"), ("bogus=1", "bogus"),
+    ("index=-1", "index"), ("index=1&wait=forever", "wait"), ("wait=5s", "wait"),
+    ("index=1&wait=11m", "wait"), ("depends_on=Bad", "depends_on"),
+])
+async def test_bad_query_parameters(client, store, qs, field):
+    seed(store)
+    r = await client.get("/v1/services?" + qs)
+    assert r.status == 400 and (await r.json())["error"]["field"] == field
+
+
+async def test_service_and_instance(client, store):
+    seed(store)
+    r = await client.get("/v1/services/web")
+    assert await ids(r) == [("web", "w1"), ("web", "w2")]
+    assert r.headers["X-Manifest-Index"] == "4"  # the last change to web
+    assert (await client.get("/v1/services/nothing")).status == 404
+    store.apply(C.deregister("db", "d1"))
+    r = await client.get("/v1/services/db")
+    assert r.status == 200 and (await r.json())["instances"] == []
+    r = await client.get("/v1/services/web/w1")
+    assert r.status == 200 and (await r.json())["version"] == "1.4.2"
+    assert (await client.get("/v1/services/web/zz")).status == 404
+    assert (await client.get("/v1/services/BAD")).status == 400
+
+
+async def test_linearizable_read_waits_for_the_store(client, store):
+    seed(store)
+    assert (await client.get("/v1/services?consistency=linearizable")).status == 200
+    assert store.syncs[-1] is True
+    store.available = False
+    r = await client.get("/v1/services/web?consistency=linearizable")
+    assert r.status == 503 and r.headers["Retry-After"] == "1"
+    # A local read still answers from this node's state.
+    assert (await client.get("/v1/services/web")).status == 200
+
+
+async def test_blocking_read_wakes_only_for_its_service(client, store):
+    seed(store)
+    index = (await client.get("/v1/services/web")).headers["X-Manifest-Index"]
+    task = asyncio.create_task(client.get(f"/v1/services/web?index={index}&wait=5s"))
+    await asyncio.sleep(0.1)
+    store.apply(C.register({"name": "db", "id": "d2"}))  # other service: must not wake
+    await asyncio.sleep(0.2)
+    assert not task.done()
+    started = time.monotonic()
+    store.apply(C.deregister("web", "w1"))
+    r = await asyncio.wait_for(task, 2)
+    assert time.monotonic() - started < 0.5
+    assert await ids(r) == [("web", "w2")] and int(r.headers["X-Manifest-Index"]) > int(index)
+
+
+async def test_blocking_read_honours_wait(client, store):
+    seed(store)
+    started = time.monotonic()
+    r = await client.get("/v1/services?index=4&wait=300ms")
+    elapsed = time.monotonic() - started
+    assert r.status == 200 and 0.3 <= elapsed < 1.0
+    assert r.headers["X-Manifest-Index"] == "4"
+
+
+async def test_health_cluster_metrics(client, store):
+    r = await client.get("/v1/health")
+    body = await r.json()
+    assert r.status == 200 and body["status"] == "ok" and body["role"] == "leader"
+    assert body["leader"] == "http://leader:8500" and "revision" in body
+    r = await client.get("/v1/cluster")
+    assert r.status == 200 and (await r.json())["members"][0]["role"] == "leader"
+    await client.put("/v1/services/web/x/heartbeat")
+    r = await client.get("/metrics")
+    text = await r.text()
+    assert r.status == 200
+    for name in ("manifest_http_requests_total", "manifest_http_request_duration_seconds_bucket",
+                 "manifest_raft_term", "manifest_raft_commit_index", 'manifest_raft_role{role="leader"} 1.0',
+                 'manifest_instances{status="up"}', "manifest_heartbeats_total 1.0",
+                 "manifest_expirations_total"):
+        assert name in text, name
+    store.available = False
+    r = await client.get("/v1/health")
+    assert r.status == 503 and (await r.json())["role"] == "candidate" and r.headers["Retry-After"]
+
+
+async def test_routing_errors_speak_the_error_format(client):
+    r = await client.get("/v1/nothing")
+    assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
+    r = await client.patch("/v1/services")
+    assert r.status == 405 and (await r.json())["error"]["code"] == "method_not_allowed"

@@ -1,0 +1,128 @@
+"""Unit tests of the pure registry state machine."""
+
+from manifest_node.fsm import commands as C
+from manifest_node.fsm.registry import RegistryState
+
+GRACE = 60_000
+
+
+def apply(state, ts, *cmds, term=1):
+    return state.apply(C.encode(ts, term, list(cmds)))
+
+
+def reg(name="web", iid="w1", **fields):
+    return C.register({"name": name, "id": iid, **fields})
+
+
+def test_register_creates_then_updates_and_bumps_revisions():
+    s = RegistryState()
+    out = apply(s, 1000, reg(ttl=10, tags=["a"]))
+    r = out.results[0]
+    assert r["created"] is True and r["record"]["revision"] == 1 and r["record"]["status"] == "up"
+    assert r["record"]["registered_at"] == "1970-01-01T00:00:01.000Z"
+    assert [e.kind for e in out.events] == ["registered"]
+    # Same spec again: nothing a watcher could see changed, so no revision.
+    out = apply(s, 2000, reg(ttl=10, tags=["a"]))
+    assert out.results[0]["created"] is False and s.revision == 1 and out.events == []
+    assert out.results[0]["record"]["last_heartbeat"] == "1970-01-01T00:00:02.000Z"
+    out = apply(s, 3000, reg(ttl=10, tags=["b"]))
+    assert s.revision == 2 and [e.kind for e in out.events] == ["updated"]
+    assert out.results[0]["record"]["registered_at"] == "1970-01-01T00:00:01.000Z"
+    assert s.service_rev["web"] == 2
+
+
+def test_heartbeat_without_change_costs_no_revision_and_status_change_does():
+    s = RegistryState()
+    apply(s, 1000, reg())
+    out = apply(s, 2000, C.heartbeat("web", "w1"))
+    assert out.results[0]["ok"] and s.revision == 1 and out.events == []
+    out = apply(s, 3000, C.heartbeat("web", "w1", "unhealthy"))
+    assert s.revision == 2 and out.events[0].kind == "status"
+    assert out.results[0]["record"]["status"] == "unhealthy"
+    assert apply(s, 3000, C.heartbeat("web", "nope")).results[0]["error"] == "not_found"
+
+
+def test_deregister_keeps_service_known_and_reports_missing():
+    s = RegistryState()
+    apply(s, 1000, reg())
+    out = apply(s, 1000, C.deregister("web", "w1"))
+    assert out.results[0]["record"]["id"] == "w1" and out.events[0].kind == "deregistered"
+    assert out.events[0].reason == "owner"
+    assert "web" in s.service_rev and "web" not in s.services
+    assert apply(s, 1000, C.deregister("web", "w1")).results[0]["error"] == "not_found"
+
+
+def test_tick_expires_after_ttl_and_removes_after_grace():
+    s = RegistryState()
+    apply(s, 0, C.tick(GRACE), term=1)
+    apply(s, 1000, reg(ttl=2))
+    assert apply(s, 3000, C.tick(GRACE)).results[0]["expired"] == 0  # exactly ttl: not yet
+    out = apply(s, 3001, C.tick(GRACE))
+    assert out.results[0]["expired"] == 1 and s.instances[("web", "w1")].status == "down"
+    assert out.events[0].kind == "expired" and out.events[0].reason == "ttl"
+    assert apply(s, 3001 + GRACE - 1, C.tick(GRACE)).results[0]["removed"] == 0
+    out = apply(s, 3001 + GRACE, C.tick(GRACE))
+    assert out.results[0]["removed"] == 1 and not s.instances
+    assert out.events[0].kind == "deregistered" and out.events[0].reason == "grace"
+
+
+def test_heartbeat_revives_a_down_instance():
+    s = RegistryState()
+    apply(s, 0, C.tick(GRACE))
+    apply(s, 0, reg(ttl=1))
+    apply(s, 5000, C.tick(GRACE))
+    out = apply(s, 6000, C.heartbeat("web", "w1"))
+    assert out.results[0]["record"]["status"] == "up" and out.events[0].kind == "status"
+    assert apply(s, 6500, C.tick(GRACE)).results[0]["expired"] == 0
+
+
+def test_new_leader_term_gives_every_instance_a_fresh_ttl():
+    s = RegistryState()
+    apply(s, 0, C.tick(GRACE), term=1)
+    apply(s, 0, reg(ttl=2))
+    # The old leader died at t=1s; the new one ticks first at t=5s: the
+    # heartbeats sent in between may have been lost, so nobody expires yet.
+    out = apply(s, 5000, C.tick(GRACE), term=2)
+    assert out.results[0]["expired"] == 0 and s.epoch == 2
+    assert apply(s, 7001, C.tick(GRACE), term=2).results[0]["expired"] == 1
+
+
+def test_tick_from_a_deposed_leader_changes_nothing():
+    s = RegistryState()
+    apply(s, 0, C.tick(GRACE), term=3)
+    apply(s, 0, reg(ttl=1))
+    out = apply(s, 10_000, C.tick(GRACE), term=2)
+    assert out.results[0].get("stale") and s.instances[("web", "w1")].status == "up"
+
+
+def test_clock_never_moves_backwards():
+    s = RegistryState()
+    apply(s, 10_000, reg())
+    apply(s, 5_000, C.heartbeat("web", "w1"))
+    assert s.clock == 10_000
+    assert s.instances[("web", "w1")].last_heartbeat == 10_000
+
+
+def test_bad_commands_are_rejected_without_changing_state():
+    s = RegistryState()
+    before = s.digest_view()
+    assert s.apply(b"\xc1garbage").results[0]["error"] == "bad_command"
+    out = apply(s, 1, reg(name="Bad Name"), [99], ["x"], [C.HEARTBEAT], reg(ttl=-1), C.register({"name": "x"}))
+    assert [r["error"] for r in out.results] == ["invalid", "bad_command", "bad_command", "bad_command",
+                                                  "invalid", "required"]
+    assert out.results[0]["field"] == "name" and out.results[4]["field"] == "ttl"
+    assert s.digest_view()[3:] == before[3:] and s.revision == 0
+
+
+def test_batch_results_line_up_with_commands():
+    s = RegistryState()
+    out = apply(s, 1, reg(iid="a"), reg(iid="b"), C.heartbeat("web", "zzz"), C.deregister("web", "a"))
+    assert [r.get("error") for r in out.results] == [None, None, "not_found", None]
+    assert [e.revision for e in out.events] == [1, 2, 3]
+
+
+def test_members_are_recorded():
+    s = RegistryState()
+    apply(s, 1, C.member("n1", "http://127.0.0.1:1", "127.0.0.1:2"))
+    assert s.members == {"n1": {"api": "http://127.0.0.1:1", "raft": "127.0.0.1:2"}}
+    assert s.revision == 0

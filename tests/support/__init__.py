@@ -1,0 +1,1 @@
+"""Test support: real node processes on loopback with free ports."""

@@ -1,0 +1,69 @@
+"""A Store for API tests: the real FSM, applied synchronously, no Raft."""
+
+from __future__ import annotations
+
+from manifest_node import errors
+from manifest_node.config import NodeConfig
+from manifest_node.consensus.store import NodeStatus
+from manifest_node.fsm import commands as C
+from manifest_node.fsm.registry import RegistryState
+
+
+class FakeStore:
+    def __init__(self, cfg: NodeConfig | None = None):
+        self.cfg = cfg or NodeConfig()
+        self.fsm = RegistryState()
+        self.now_ms = 1_764_000_000_000
+        self.term = 1
+        self.index = 0
+        self.available = True  # False: behave like a node without a leader
+        self.proposed: list = []
+        self.syncs: list = []
+        self._listeners = []
+
+    async def start(self):
+        pass
+
+    async def stop(self):
+        pass
+
+    def add_listener(self, fn):
+        self._listeners.append(fn)
+
+    def apply(self, *commands):
+        self.index += 1
+        out = self.fsm.apply(C.encode(self.now_ms, self.term, list(commands)))
+        for fn in self._listeners:
+            fn(self.index, out.events)
+        return out.results
+
+    async def propose(self, command):
+        if not self.available:
+            raise errors.NoLeader("no leader is known; retry shortly")
+        self.proposed.append(command)
+        return self.apply(command)[0]
+
+    def read(self, fn):
+        return fn(self.fsm)
+
+    async def sync(self, linearizable):
+        self.syncs.append(linearizable)
+        if linearizable and not self.available:
+            raise errors.NoLeader("no leader is known; retry shortly")
+
+    def status(self):
+        return NodeStatus(role="leader" if self.available else "candidate",
+                          leader_api="http://leader:8500" if self.available else None,
+                          term=self.term, commit=self.index, applied=self.index,
+                          revision=self.fsm.revision, last_contact_ms=0, ready=self.available)
+
+    def members(self):
+        return [{"id": self.cfg.id, "api": self.cfg.api_url, "raft": self.cfg.raft, "role": "leader",
+                 "self": True}]
+
+    async def leader_propose_many(self, commands):
+        results = self.apply(*commands)
+        return self.index, results
+
+    async def leader_read_index(self):
+        return self.index
