@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pysyncobj.syncobj as _syncobj_module
 from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.transport import TCPTransport
 
 from ..config import NodeConfig
@@ -105,6 +106,13 @@ class RaftNode(SyncObj):
                 super().__init__(cfg.raft, list(cfg.peer), conf, transportClass=_Transport)
             finally:
                 _syncobj_module.createJournal = original
+        # A one-node cluster commits on the tick after the append, but nothing
+        # wakes pysyncobj's poll for that tick: without this it sleeps a whole
+        # autoTickPeriod per write. Counters, not a shared int: each has one writer.
+        self._solo = not cfg.peer
+        self._submitted = 0
+        self._completed = 0
+        self._wake = PipeNotifier(self._poller)
         self.addOnTickCallback(self._on_tick)
 
     @replicated
@@ -117,8 +125,13 @@ class RaftNode(SyncObj):
 
     def submit(self, envelope: bytes, callback) -> None:
         """Queue an envelope; ``callback((index, results) | None, fail_reason)`` runs on the tick thread."""
+        def done(res, err):
+            self._completed += 1
+            callback(res, err)
+
+        self._submitted += 1
         try:
-            self.apply(envelope, callback=callback)
+            self.apply(envelope, callback=done)
         except BlockingIOError:
             pass  # pysyncobj queued the command but its wake-up pipe was full
 
@@ -147,6 +160,8 @@ class RaftNode(SyncObj):
             last_contact=time.monotonic() if role == "leader" else transport.last_leader_contact,
             ready=leader is not None and applied >= commit,
         )
+        if self._solo and self._submitted != self._completed:
+            self._wake.notify()
         if self._transfer_requested:
             self._transfer_requested = False
             if role == "leader":

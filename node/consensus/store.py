@@ -231,9 +231,12 @@ class Store:
 
     async def _await_leader_url(self, deadline: float) -> str:
         while True:
-            url = self.api_url_of(self.raft_status().leader)
+            rs = self.raft_status()
+            url = self.api_url_of(rs.leader)
             if url is not None and url != self.cfg.api_url:
                 return url
+            if rs.role == "leader":
+                raise errors.NoLeader("this node is the leader now")
             if time.monotonic() + 0.05 >= deadline:
                 raise errors.NoLeader("no leader is known; retry shortly")
             await asyncio.sleep(0.05)
@@ -283,7 +286,16 @@ class Store:
     async def _forward_until(self, items: list, deadline: float) -> dict:
         """Forward, retrying while the batch provably never reached a leader."""
         while True:
-            leader = await self._await_leader_url(deadline)
+            if self.raft_status().role == "leader":
+                # This node won the election meanwhile: propose here.
+                index, results = await self.leader_propose_many([c for c, _ in items])
+                return {"index": index, "results": results}
+            try:
+                leader = await self._await_leader_url(deadline)
+            except errors.NoLeader:
+                if self.raft_status().role == "leader":
+                    continue
+                raise
             try:
                 return await self._forwarder.propose(
                     leader, [c for c, _ in items], max(0.05, deadline - time.monotonic()))

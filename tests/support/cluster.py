@@ -47,6 +47,7 @@ class Node:
     log_path: str
     peers: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    launcher: list[str] = field(default_factory=lambda: [sys.executable, "-m", "manifest_node"])
     proc: subprocess.Popen | None = None
 
     @property
@@ -58,7 +59,7 @@ class Node:
         return f"127.0.0.1:{self.raft_port}"
 
     def args(self) -> list[str]:
-        out = [sys.executable, "-m", "manifest_node", "node", "--id", self.id,
+        out = [*self.launcher, "node", "--id", self.id,
                "--api", f"127.0.0.1:{self.api_port}", "--raft", self.raft, "--data-dir", self.data_dir]
         for p in self.peers:
             out += ["--peer", p]
@@ -97,12 +98,15 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, tmp_path, size: int = 3, extra: list[str] | None = None):
+    def __init__(self, tmp_path, size: int = 3, extra: list[str] | None = None,
+                 launcher: list[str] | None = None):
         self.nodes: list[Node] = []
         rafts = []
         for i in range(size):
             node = Node(f"n{i + 1}", free_port(), free_port(), str(tmp_path / f"n{i + 1}"),
                         str(tmp_path / f"n{i + 1}.log"), extra=list(extra or []))
+            if launcher:
+                node.launcher = list(launcher)
             rafts.append(node.raft)
             self.nodes.append(node)
         for node in self.nodes:

@@ -1,0 +1,25 @@
+import pytest
+
+from tests.support.cluster import Cluster
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path)
+    c.start()
+    try:
+        yield c
+    except BaseException:
+        raise
+    finally:
+        c.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On failure, attach the nodes' logs: a cluster test is hard to read without them."""
+    outcome = yield
+    report = outcome.get_result()
+    c = item.funcargs.get("cluster") if hasattr(item, "funcargs") else None
+    if report.failed and c is not None:
+        report.sections.append(("node logs", c.logs()))

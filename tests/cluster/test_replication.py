@@ -1,0 +1,85 @@
+"""Real three-node clusters: replication, forwarding, failover, catch-up."""
+
+import time
+
+import pytest
+
+from tests.support.cluster import wait_until
+from tests.support.http import call
+from tests.support.load import Writers
+
+pytestmark = pytest.mark.cluster
+
+
+def ids_on(node, service="load"):
+    r = node.get(f"/v1/services/{service}", timeout=5)
+    return {i["id"] for i in r.body["instances"]} if r.status == 200 else set()
+
+
+def test_write_via_follower_is_committed_and_visible_everywhere(cluster):
+    leader, follower = cluster.leader(), cluster.followers()[0]
+    r = call(follower.url, "POST", "/v1/services", {"name": "web", "id": "w1", "port": 80})
+    assert r.status == 201
+    # Read-your-write on the node that answered, at once.
+    assert follower.get("/v1/services/web/w1").status == 200
+    cluster.wait_for_replication(r.body["revision"])
+    for node in cluster.nodes:
+        got = node.get("/v1/services/web/w1")
+        assert got.status == 200 and got.body["port"] == 80
+        assert got.headers["x-manifest-leader"] == leader.url
+    members = follower.get("/v1/cluster").body["members"]
+    assert sorted(m["api"] for m in members) == sorted(cluster.urls)
+    assert [m["role"] for m in members if m["api"] == leader.url] == ["leader"]
+    assert follower.get("/v1/health").body["leader"] == leader.url
+
+
+def test_linearizable_read_on_any_node_sees_an_acknowledged_write(cluster):
+    nodes = cluster.nodes
+    for i in range(30):
+        writer, reader = nodes[i % 3], nodes[(i + 1) % 3]
+        r = call(writer.url, "POST", "/v1/services", {"name": "lin", "id": f"i{i}"})
+        assert r.status == 201
+        got = reader.get(f"/v1/services/lin/i{i}?consistency=linearizable")
+        assert got.status == 200, got.body
+
+
+def test_leader_kill_under_load_loses_no_acknowledged_write(cluster):
+    with Writers(cluster.urls) as load:
+        time.sleep(1.5)
+        leader = cluster.leader()
+        killed_at = time.monotonic()
+        leader.kill()
+        wait_until(lambda: len(load.acked_after(killed_at)) >= 10, 10, what="writes after the kill")
+        first_after = load.acked_after(killed_at)[0] - killed_at
+        time.sleep(1.0)
+    assert first_after < 3.0, f"first write after the kill took {first_after:.2f}s"
+    acked = set(load.acked)
+    assert len(acked) > 50
+    survivors = cluster.alive()
+    cluster.wait_for_replication()
+    for node in survivors:
+        missing = acked - ids_on(node)
+        assert not missing, f"{node.id} lost {len(missing)} acknowledged writes: {sorted(missing)[:5]}"
+
+
+def test_restarted_node_catches_up(cluster):
+    victim = cluster.followers()[0]
+    victim.kill()
+    with Writers([n.url for n in cluster.alive()], n=3) as load:
+        time.sleep(1.5)
+    victim.start()
+    cluster.wait_ready(nodes=[victim])
+    rev = cluster.wait_for_replication()
+    assert rev >= len(load.acked)
+    assert set(load.acked) <= ids_on(victim)
+
+
+def test_sigterm_leaves_cleanly_and_hands_over_leadership(cluster):
+    leader = cluster.leader()
+    started = time.monotonic()
+    assert leader.terminate() == 0
+    new = cluster.leader(timeout=5)
+    assert new is not leader
+    r = call(new.url, "POST", "/v1/services", {"name": "web", "id": "after"})
+    assert r.status == 201
+    assert time.monotonic() - started < 6
