@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from tests.support.cluster import Cluster
+from tests.support.load import Writers
 
 
 def _timed(conn, method, path, body=None) -> float:
@@ -90,6 +91,8 @@ def main() -> int:
     ap.add_argument("--writes", type=int, default=2000)
     ap.add_argument("--fsync", action="store_true")
     ap.add_argument("--kills", type=int, default=5)
+    ap.add_argument("--throughput", type=float, default=5.0,
+                    help="seconds of 16 concurrent writers over all nodes (0: skip)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cluster = Cluster(Path(tmp), extra=["--fsync"] if args.fsync else [])
@@ -101,6 +104,11 @@ def main() -> int:
             print("register via leader:   ", quantiles(measure_writes(leader, args.writes, "leader")))
             print("register via follower: ", quantiles(measure_writes(follower, args.writes, "follower")))
             print("local read on follower:", quantiles(measure_reads(follower, args.writes)))
+            if args.throughput:
+                with Writers(cluster.urls, n=16, service="tput") as load:
+                    time.sleep(args.throughput)
+                print(f"16 writers over 3 nodes: {len(load.acked) / args.throughput:.0f} acknowledged "
+                      f"registrations/s ({load.failed} failed)")
             if args.kills:
                 times = failover(cluster, args.kills)
                 print("failover (SIGKILL leader -> next acknowledged write):",

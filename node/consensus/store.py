@@ -321,12 +321,23 @@ class Store:
     # ---- back on the loop ----------------------------------------------------
     def _applied_on_loop(self, index: int, events: list) -> None:
         self._applied = max(self._applied, index)
+        if events and self.raft_status().role == "leader":
+            self._log_expiries(events)
         while self._waiters and self._waiters[0][0] <= self._applied:
             _, _, fut = heapq.heappop(self._waiters)
             if not fut.done():
                 fut.set_result(None)
         for listener in self._listeners:
             listener(index, events)
+
+    @staticmethod
+    def _log_expiries(events: list) -> None:
+        gone = [ev for ev in events if ev.kind == "expired" or ev.reason == "grace"]
+        for ev in gone[:20]:
+            log.info("instance expired" if ev.kind == "expired" else "instance removed after grace",
+                     extra={"service": ev.record["name"], "instance": ev.record["id"], "revision": ev.revision})
+        if len(gone) > 20:
+            log.info("more instances expired or removed", extra={"count": len(gone) - 20})
 
     def _restored_on_loop(self) -> None:
         for listener in self._listeners:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from dataclasses import dataclass, field
 
 UP = "up"
@@ -93,5 +94,11 @@ class Instance:
 
 def iso_ms(ms: int) -> str:
     """Format leader milliseconds as RFC 3339 UTC with millisecond precision."""
-    t = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return _iso_second(ms // 1000) + f"{ms % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    # Records are rendered far more often than the second changes.
+    t = _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.")

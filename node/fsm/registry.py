@@ -127,13 +127,17 @@ class RegistryState:
         inst.last_heartbeat = now
         inst.expires_at = now + ttl_ms
         self._next_deadline = min(self._next_deadline, inst.expires_at)
+        kind = None
         if created or inst.spec() != old_spec:
-            self._bump(inst)
-            events.append(Event(self.revision, REGISTERED if created else UPDATED, inst.to_record()))
+            kind = REGISTERED if created else UPDATED
         elif old_status != inst.status:
+            kind = STATUS
+        if kind is not None:
             self._bump(inst)
-            events.append(Event(self.revision, STATUS, inst.to_record()))
-        return {"ok": True, "created": created, "record": inst.to_record()}
+        record = inst.to_record()
+        if kind is not None:
+            events.append(Event(self.revision, kind, record))
+        return {"ok": True, "created": created, "record": record}
 
     def _heartbeat(self, name, instance_id, status, now: int, events: list[Event]) -> dict:
         inst = self.instances.get((check_name(name), check_id(instance_id)))
@@ -146,17 +150,21 @@ class RegistryState:
         inst.down_since = None
         inst.last_heartbeat = max(inst.last_heartbeat, now)
         inst.expires_at = max(inst.expires_at, now + int(inst.ttl * 1000))
-        if inst.status != old_status:
+        changed = inst.status != old_status
+        if changed:
             self._bump(inst)
-            events.append(Event(self.revision, STATUS, inst.to_record()))
-        return {"ok": True, "record": inst.to_record()}
+        record = inst.to_record()
+        if changed:
+            events.append(Event(self.revision, STATUS, record))
+        return {"ok": True, "record": record}
 
     def _deregister(self, name, instance_id, events: list[Event]) -> dict:
         inst = self._remove((check_name(name), check_id(instance_id)))
         if inst is None:
             return error("not_found", f"no instance {name}/{instance_id}")
-        events.append(Event(inst.revision, DEREGISTERED, inst.to_record(), "owner"))
-        return {"ok": True, "record": inst.to_record()}
+        record = inst.to_record()
+        events.append(Event(inst.revision, DEREGISTERED, record, "owner"))
+        return {"ok": True, "record": record}
 
     def _remove(self, key) -> Instance | None:
         inst = self.instances.pop(key, None)

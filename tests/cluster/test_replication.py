@@ -83,3 +83,33 @@ def test_sigterm_leaves_cleanly_and_hands_over_leadership(cluster):
     r = call(new.url, "POST", "/v1/services", {"name": "web", "id": "after"})
     assert r.status == 201
     assert time.monotonic() - started < 6
+
+
+def test_bad_input_on_a_real_node_changes_nothing_and_the_node_keeps_serving(cluster):
+    node = cluster.followers()[0]
+    before = node.health().body["revision"]
+    bad = [
+        dict(raw=b"{nope", headers={"Content-Type": "application/json"}),
+        dict(body={"name": "web", "port": "eighty"}),
+        dict(body={"name": "web", "unknown": 1}),
+        dict(body={"name": "NOT VALID"}),
+        dict(raw=b"x" * 200_000, headers={"Content-Type": "application/json"}),
+        dict(raw=b"\x00\x01", headers={"Content-Type": "text/plain"}),
+    ]
+    for kw in bad:
+        r = call(node.url, "POST", "/v1/services", **kw)
+        assert 400 <= r.status < 500, (kw, r.status)
+        assert "error" in r.body
+    assert call(node.url, "PUT", "/v1/services/web/x/heartbeat", raw=b"[", headers={
+        "Content-Type": "application/json"}).status == 400
+    assert node.get("/v1/services?limit=-5").status == 400
+    cluster.wait_for_replication()
+    assert all(n.health().body["revision"] == before for n in cluster.nodes)
+    assert call(node.url, "POST", "/v1/services", {"name": "web", "id": "ok"}).status == 201
+
+
+def test_expired_instances_are_logged_by_the_leader(cluster):
+    call(cluster.nodes[0].url, "POST", "/v1/services", {"name": "short", "id": "s1", "ttl": 1})
+    leader = cluster.leader()
+    wait_until(lambda: "instance expired" in leader.log_text(), 5, what="an expiry log line")
+    assert "instance=s1" in leader.log_text()

@@ -176,10 +176,10 @@ class Cluster:
         def same():
             revs = [n.health().body["revision"] for n in self.alive()]
             if len(set(revs)) == 1 and (revision is None or revs[0] >= revision):
-                return revs[0]
+                return (revs[0],)  # a tuple: revision 0 is a valid answer
             return None
 
-        return wait_until(same, timeout, what=f"replication to revision {revision}")
+        return wait_until(same, timeout, what=f"replication to revision {revision}")[0]
 
     def logs(self) -> str:
         return "\n".join(f"===== {n.id} =====\n{n.log_text()[-4000:]}" for n in self.nodes)
