@@ -42,6 +42,7 @@ class FakeCluster:
         self.blackholed: set[str] = set()
         self.unavailable: set[str] = set()
         self.leaderless: set[str] = set()
+        self.applied: dict[str, int] = {}  # a node's applied index when it lags
         self.calls: list[tuple[str, str, str]] = []
         self.bodies: list[Any] = []
         self.metrics_text = ""
@@ -91,7 +92,8 @@ class FakeCluster:
             ok = request.endpoint not in self.leaderless
             body = {"status": "ok" if ok else "no_leader", "revision": self.revision,
                     "role": "leader" if request.endpoint == self.leader else "follower",
-                    "leader": self.leader if ok else None}
+                    "leader": self.leader if ok else None, "commit_index": self.revision,
+                    "applied_index": self.applied.get(request.endpoint, self.revision)}
             return Response.from_json(200 if ok else 503, body)
         if path == "/metrics":
             return Response(200, {"content-type": "text/plain"}, self.metrics_text.encode())

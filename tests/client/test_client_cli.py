@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, os.path.dirname(__file__))  # mc_fakes, whatever pytest's import mode
+from tests.client.mc_fakes import N1, N2, N3, FakeCluster
 
-from mc_fakes import N1, N2, N3, FakeCluster  # noqa: E402
-
-from manifest_client import Registry  # noqa: E402
-from manifest_client.cli import cli  # noqa: E402
+from manifest_client import Registry
+from manifest_client.cli import cli
 
 METRICS = """\
 # HELP manifest_heartbeats_total Heartbeats received.
@@ -161,6 +157,17 @@ def test_cluster_shows_members_and_leader(cluster):
     rows = result.output.splitlines()[2:]
     assert [r.split()[:2] for r in rows] == [["n1", "leader"], ["n2", "follower"], ["n3", "follower"]]
     assert json.loads(run(cluster, "--json", "cluster").output)["members"][0]["api"] == N1
+
+
+def test_cluster_lag_comes_from_each_members_applied_index(cluster):
+    cluster.applied[N2] = 1  # the leader has committed 3
+    cluster.refused.add(N3)
+    result = run(cluster, "cluster")
+    assert result.exit_code == 0, result.output
+    lags = {r.split()[0]: r.split()[-1] for r in result.output.splitlines()[2:]}
+    assert lags == {"n1": "0", "n2": "2", "n3": "unreachable"}
+    members = json.loads(run(cluster, "--json", "cluster").output)["members"]
+    assert [m["lag"] for m in members] == [0, 2, "unreachable"]
 
 
 def test_stats_counts_and_metrics(cluster):

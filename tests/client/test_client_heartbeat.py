@@ -12,11 +12,9 @@ import time
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))  # mc_fakes, whatever pytest's import mode
+from tests.client.mc_fakes import N1, N2, N3, FakeCluster
 
-from mc_fakes import N1, N2, N3, FakeCluster  # noqa: E402
-
-from manifest_client import AsyncRegistry, ConnectionFailed, Registry  # noqa: E402
+from manifest_client import AsyncRegistry, ConnectionFailed, Registry
 
 TTL = 0.3  # heartbeats every 0.1 s
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))  # mc_fakes, whatever pytest's import mode
+from tests.client.mc_fakes import N1, N2, N3, FakeCluster
 
-from mc_fakes import N1, N2, N3, FakeCluster  # noqa: E402
-
-from manifest_client import (  # noqa: E402
+from manifest_client import (
     ConnectionFailed,
     Instance,
     InvalidRequest,
