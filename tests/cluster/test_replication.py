@@ -113,3 +113,17 @@ def test_expired_instances_are_logged_by_the_leader(cluster):
     leader = cluster.leader()
     wait_until(lambda: "instance expired" in leader.log_text(), 5, what="an expiry log line")
     assert "instance=s1" in leader.log_text()
+
+
+def test_cluster_with_a_secret_encrypts_raft_and_signs_forwarded_writes(tmp_path):
+    from tests.support.cluster import Cluster
+
+    with Cluster(tmp_path, extra=["--cluster-secret", "correct horse battery staple"]) as secured:
+        follower = secured.followers()[0]
+        r = call(follower.url, "POST", "/v1/services", {"name": "web", "id": "s1"})
+        assert r.status == 201
+        # The internal endpoint refuses unsigned forwards.
+        forged = call(follower.url, "POST", "/v1/internal/propose", raw=b"\x80",
+                      headers={"Content-Type": "application/msgpack"})
+        assert forged.status == 401
+        secured.wait_for_replication(r.body["revision"])
