@@ -59,6 +59,8 @@ class NodeConfig:
     election_timeout_max: float = 0.6
     append_entries_period: float = 0.05
     leader_fallback: float = 2.0
+    watch_history: int = 10_000  # events each node keeps for watchers to resume from
+    watch_keepalive: float = 15.0  # seconds between keep-alive comments on idle streams
 
     @property
     def api_url(self) -> str:
@@ -101,7 +103,9 @@ class NodeConfig:
             raise ConfigError("election_timeout_max", "must be >= election_timeout_min")
         if self.leader_fallback <= self.election_timeout_max:
             raise ConfigError("leader_fallback", "must exceed election_timeout_max")
-        for name in ("max_body", "max_inflight", "batch_max", "compaction_entries"):
+        if not self.watch_keepalive > 0:
+            raise ConfigError("watch_keepalive", "must be positive")
+        for name in ("max_body", "max_inflight", "batch_max", "compaction_entries", "watch_history"):
             if not getattr(self, name) >= 1:
                 raise ConfigError(name, "must be >= 1")
         return self

@@ -10,9 +10,10 @@ from aiohttp import web
 from .. import errors
 from ..config import NodeConfig
 from ..metrics import Metrics
-from . import codec, handlers, internal
+from . import codec, handlers, internal, watch
 from .changes import ChangeHub
-from .keys import CHANGES, CONFIG, METRICS, STORE
+from .history import EventRing
+from .keys import CHANGES, CONFIG, HISTORY, METRICS, STORE
 
 log = logging.getLogger("manifest.api")
 
@@ -54,6 +55,7 @@ def create_app(store, cfg: NodeConfig, metrics=None, manage_store: bool = True) 
     app[STORE] = store
     app[CONFIG] = cfg
     app[CHANGES] = hub = ChangeHub()
+    app[HISTORY] = ring = EventRing(cfg.watch_history)
     app[METRICS] = metrics = metrics if metrics is not None else Metrics(store)
     r = app.router
     r.add_post("/v1/services", handlers.register)
@@ -64,13 +66,15 @@ def create_app(store, cfg: NodeConfig, metrics=None, manage_store: bool = True) 
     r.add_delete("/v1/services/{name}/{id}", handlers.deregister)
     r.add_get("/v1/health", handlers.health)
     r.add_get("/v1/cluster", handlers.cluster)
-    r.add_get("/v1/watch", handlers.watch)
+    r.add_get("/v1/watch", watch.watch)
     r.add_get("/metrics", handlers.metrics)
     r.add_post("/v1/internal/propose", internal.propose)
     r.add_post("/v1/internal/read-index", internal.read_index)
 
     async def lifecycle(app: web.Application):
-        store.add_listener(hub.on_events)
+        # The ring first: a woken watcher must find the events it was woken for.
+        store.add_listener(ring.on_events, on_restore=ring.on_restore)
+        store.add_listener(hub.on_events, on_restore=hub.on_restore)
         store.add_listener(metrics.on_events)
         if manage_store:
             await store.start()
@@ -78,5 +82,9 @@ def create_app(store, cfg: NodeConfig, metrics=None, manage_store: bool = True) 
         if manage_store:
             await store.stop()
 
+    async def end_streams(app: web.Application):
+        hub.close()  # before aiohttp waits for in-flight requests to finish
+
+    app.on_shutdown.append(end_streams)
     app.cleanup_ctx.append(lifecycle)
     return app

@@ -15,13 +15,23 @@ class ChangeHub:
     def __init__(self):
         self._by_service: dict[str, set[asyncio.Future]] = defaultdict(set)
         self._all: set[asyncio.Future] = set()
+        self.closed = False
+
+    def close(self) -> None:
+        """Shutting down: wake every waiter for good so streams and blocking reads end."""
+        self.closed = True
+        self.wake_all()
+
+    def on_restore(self, revision: int) -> None:
+        """The state was replaced by a snapshot: anything may have changed."""
+        self.wake_all()
+
+    def wake_all(self) -> None:
+        self._wake(self._all)
+        for name in list(self._by_service):
+            self._wake(self._by_service.pop(name))
 
     def on_events(self, index, events) -> None:
-        if events is None:  # state restored from a snapshot: anything may have changed
-            self._wake(self._all)
-            for name in list(self._by_service):
-                self._wake(self._by_service.pop(name))
-            return
         if not events:
             return
         self._wake(self._all)
@@ -37,15 +47,18 @@ class ChangeHub:
                 fut.set_result(None)
         waiters.clear()
 
-    async def wait(self, service: str | None, timeout: float) -> None:
-        """Return at the next change (of ``service``, or of anything), or after ``timeout``."""
+    async def wait(self, service: str | None, timeout: float) -> bool:
+        """Wait for the next change (of ``service``, or of anything); False on timeout."""
+        if self.closed:
+            return True
         fut = asyncio.get_running_loop().create_future()
         bucket = self._all if service is None else self._by_service[service]
         bucket.add(fut)
         try:
             await asyncio.wait_for(fut, timeout)
+            return True
         except TimeoutError:
-            pass
+            return False
         finally:
             bucket.discard(fut)
             if service is not None and not bucket and self._by_service.get(service) is bucket:

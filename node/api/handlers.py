@@ -107,7 +107,7 @@ async def _blocking(request: web.Request, rp: params.ReadParams, service: str | 
     # Jitter spreads the wake-ups of many clients that started together.
     deadline = time.monotonic() + wait + random.uniform(0, wait / 16)
     hub = request.app[CHANGES]
-    while current() <= rp.index:
+    while current() <= rp.index and not hub.closed:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return
@@ -182,6 +182,3 @@ async def metrics(request: web.Request) -> web.Response:
     data = await asyncio.get_running_loop().run_in_executor(None, request.app[METRICS].render)
     return web.Response(body=data, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
-
-async def watch(request: web.Request) -> web.Response:
-    raise errors.Unsupported("the watch stream is not available in this version yet", "watch")

@@ -69,7 +69,8 @@ class SnapshotHooks:
             raise FileNotFoundError(filename)
         with self._lock:
             self._fsm.restore(raw["state"])
-        self._on_restore()
+            revision = self._fsm.revision
+        self._on_restore(revision)
         return _entry(raw["last"]), _entry(raw["prev"]), tuple(raw["cluster"])
 
 

@@ -49,6 +49,7 @@ class Store:
         self.lock = threading.Lock()
         self._clock = LeaderClock()
         self._listeners: list = []  # called on the loop with (index, events)
+        self._restore_listeners: list = []  # called on the loop with (revision,)
         self._waiters: list = []  # heap of (index, seq, future)
         self._seq = itertools.count()
         self._applied = 0
@@ -88,8 +89,12 @@ class Store:
             await self._loop.run_in_executor(None, raft.destroy_synchronous)
         await self._forwarder.close()
 
-    def add_listener(self, fn) -> None:
+    def add_listener(self, fn, on_restore=None) -> None:
+        """``fn(index, events)`` after each applied entry, in log order, on the loop;
+        ``on_restore(revision)`` when a snapshot replaced the whole state."""
         self._listeners.append(fn)
+        if on_restore is not None:
+            self._restore_listeners.append(on_restore)
 
     # ---- status -------------------------------------------------------------
     def raft_status(self) -> RaftStatus:
@@ -314,9 +319,9 @@ class Store:
     def _on_applied(self, index: int, outcome) -> None:
         self._loop.call_soon_threadsafe(self._applied_on_loop, index, outcome.events)
 
-    def _on_restore(self) -> None:
+    def _on_restore(self, revision: int) -> None:
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._restored_on_loop)
+            self._loop.call_soon_threadsafe(self._restored_on_loop, revision)
 
     # ---- back on the loop ----------------------------------------------------
     def _applied_on_loop(self, index: int, events: list) -> None:
@@ -339,6 +344,6 @@ class Store:
         if len(gone) > 20:
             log.info("more instances expired or removed", extra={"count": len(gone) - 20})
 
-    def _restored_on_loop(self) -> None:
-        for listener in self._listeners:
-            listener(None, None)  # state replaced wholesale: listeners must resync
+    def _restored_on_loop(self, revision: int) -> None:
+        for listener in self._restore_listeners:
+            listener(revision)  # state replaced wholesale: listeners must resync

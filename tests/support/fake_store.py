@@ -20,6 +20,7 @@ class FakeStore:
         self.proposed: list = []
         self.syncs: list = []
         self._listeners = []
+        self._restore_listeners = []
 
     async def start(self):
         pass
@@ -27,8 +28,16 @@ class FakeStore:
     async def stop(self):
         pass
 
-    def add_listener(self, fn):
+    def add_listener(self, fn, on_restore=None):
         self._listeners.append(fn)
+        if on_restore is not None:
+            self._restore_listeners.append(on_restore)
+
+    def restore(self, snapshot: bytes):
+        """Replace the state as a follower installing a snapshot would."""
+        self.fsm.restore(snapshot)
+        for fn in self._restore_listeners:
+            fn(self.fsm.revision)
 
     def apply(self, *commands):
         self.index += 1
