@@ -56,6 +56,8 @@ def _node_options(fn):
         click.option("--max-body", type=int, help="Largest request body in bytes [MANIFEST_MAX_BODY]."),
         click.option("--compaction-entries", type=int, help="Compact the log past this many entries [MANIFEST_COMPACTION_ENTRIES]."),
         click.option("--compaction-interval", type=float, help="Compact at least this often, seconds [MANIFEST_COMPACTION_INTERVAL]."),
+        click.option("--clock-offset", type=float, hidden=True,
+                     help="Test only: shift this node's wall clock by SECONDS (fault injection)."),
         click.option("--watch-history", type=int, help="Changes kept for watchers to resume from [MANIFEST_WATCH_HISTORY]."),
         click.option("--watch-keepalive", type=float, help="Seconds between keep-alives on idle watch streams [MANIFEST_WATCH_KEEPALIVE]."),
     ]

@@ -59,6 +59,7 @@ class NodeConfig:
     election_timeout_max: float = 0.6
     append_entries_period: float = 0.05
     leader_fallback: float = 2.0
+    clock_offset: float = 0.0  # test-only: seconds added to this node's wall clock (chaos runs)
     watch_history: int = 10_000  # events each node keeps for watchers to resume from
     watch_keepalive: float = 15.0  # seconds between keep-alive comments on idle streams
 

@@ -47,7 +47,7 @@ class Store:
         self.cfg = cfg
         self.fsm = RegistryState()
         self.lock = threading.Lock()
-        self._clock = LeaderClock()
+        self._clock = LeaderClock(wall=lambda: time.time() + cfg.clock_offset)
         self._listeners: list = []  # called on the loop with (index, events)
         self._restore_listeners: list = []  # called on the loop with (revision,)
         self._waiters: list = []  # heap of (index, seq, future)
@@ -182,7 +182,6 @@ class Store:
             fut.set_exception(errors.NoLeader(exc.message) if isinstance(exc, errors.UnknownOutcome) else exc)
         except Exception as exc:  # never leave readers hanging
             fut.set_exception(errors.Unavailable(f"read index failed: {exc}"))
-        fut.exception() if fut.done() and not fut.cancelled() else None  # mark retrieved
 
     async def leader_read_index(self) -> int:
         """For the internal endpoint: confirm leadership through the log, return the index."""
