@@ -13,7 +13,8 @@ from ..metrics import Metrics
 from . import codec, handlers, internal, watch
 from .changes import ChangeHub
 from .history import EventRing
-from .keys import CHANGES, CONFIG, HISTORY, METRICS, STORE
+from .render_cache import RenderCache
+from .keys import CHANGES, CONFIG, HISTORY, METRICS, RENDERED, STORE
 
 log = logging.getLogger("manifest.api")
 
@@ -56,6 +57,7 @@ def create_app(store, cfg: NodeConfig, metrics=None, manage_store: bool = True) 
     app[CONFIG] = cfg
     app[CHANGES] = hub = ChangeHub()
     app[HISTORY] = ring = EventRing(cfg.watch_history)
+    app[RENDERED] = RenderCache()
     app[METRICS] = metrics = metrics if metrics is not None else Metrics(store)
     r = app.router
     r.add_post("/v1/services", handlers.register)

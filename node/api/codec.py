@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import msgpack
+import orjson
 from aiohttp import web
 
 from .. import errors
@@ -34,8 +33,8 @@ async def read_body(request: web.Request, max_body: int, required: bool = True):
             raise errors.InvalidInput("body is not valid msgpack", "body", code="malformed") from None
     if ctype == JSON or ctype.endswith("+json") or (ctype == "application/octet-stream" and not request.headers.get("Content-Type")):
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
             raise errors.InvalidInput(f"body is not valid JSON: {exc}", "body", code="malformed") from None
     raise errors.UnsupportedMediaType(f"unsupported content type {ctype!r}; use {JSON} or {MSGPACK}")
 
@@ -45,15 +44,32 @@ def wants_msgpack(request: web.Request) -> bool:
     return any(t in accept for t in _MSGPACK_TYPES)
 
 
-def _dumps(obj) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+def dumps(obj, as_msgpack: bool) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True) if as_msgpack else orjson.dumps(obj)
 
 
 def respond(request: web.Request, body, status: int = 200, headers: dict | None = None) -> web.Response:
-    if wants_msgpack(request):
-        return web.Response(body=msgpack.packb(body, use_bin_type=True), status=status,
-                            content_type=MSGPACK, headers=headers)
-    return web.Response(body=_dumps(body), status=status, content_type=JSON, headers=headers)
+    as_msgpack = wants_msgpack(request)
+    return raw_response(dumps(body, as_msgpack), as_msgpack, status, headers)
+
+
+def raw_response(data: bytes, as_msgpack: bool, status: int = 200, headers: dict | None = None) -> web.Response:
+    return web.Response(body=data, status=status, content_type=MSGPACK if as_msgpack else JSON,
+                        headers=headers)
+
+
+def list_body(instances: bytes, revision: int, next_cursor: str | None, as_msgpack: bool) -> bytes:
+    """``{"instances": <pre-rendered array>, "revision": N[, "next_cursor": C]}``."""
+    if as_msgpack:
+        head = bytes([0x83 if next_cursor else 0x82])
+        out = head + msgpack.packb("instances") + instances + msgpack.packb("revision") + msgpack.packb(revision)
+        if next_cursor:
+            out += msgpack.packb("next_cursor") + msgpack.packb(next_cursor)
+        return out
+    out = b'{"instances":' + instances + b',"revision":' + str(revision).encode()
+    if next_cursor:
+        out += b',"next_cursor":' + orjson.dumps(next_cursor)
+    return out + b"}"
 
 
 def error_response(request: web.Request, exc: errors.ManifestError) -> web.Response:

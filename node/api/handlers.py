@@ -14,7 +14,7 @@ from ..fsm import commands as C
 from ..fsm import query as Q
 from ..fsm.validation import ValidationError, check_id, check_name, check_reported_status, validate_registration
 from . import codec, params
-from .keys import CHANGES, CONFIG, METRICS, STORE
+from .keys import CHANGES, CONFIG, METRICS, RENDERED, STORE
 
 
 def _validation(exc: ValidationError) -> errors.InvalidInput:
@@ -136,15 +136,27 @@ async def get_service(request: web.Request) -> web.Response:
 
 
 def _render_list(request, store, query, index_of) -> web.Response:
-    def run(state):
-        records, more = Q.run(state, query)
-        return records, more, state.revision, index_of(state)
+    as_msgpack = codec.wants_msgpack(request)
+    cache = request.app[RENDERED]
 
-    records, more, revision, index = store.read(run)
-    body = {"instances": records, "revision": revision}
-    if more is not None:
-        body["next_cursor"] = params.encode_cursor(more)
-    return codec.respond(request, body, headers=_read_headers(store, index))
+    def run(state):
+        index = index_of(state)
+        key = (query, state.view_key(query.name), as_msgpack)
+        hit = cache.get(key)
+        if hit is None:
+            records, more = Q.run(state, query)
+            return key, None, records, more, index, state.revision
+        return key, hit, None, None, index, state.revision
+
+    key, hit, records, more, index, revision = store.read(run)
+    if hit is None:
+        # Serialize outside the state lock; the records are fresh dicts.
+        cursor = params.encode_cursor(more) if more is not None else None
+        hit = (codec.dumps(records, as_msgpack), cursor)
+        cache.put(key, hit)
+    instances, cursor = hit
+    return codec.raw_response(codec.list_body(instances, revision, cursor, as_msgpack), as_msgpack,
+                              headers=_read_headers(store, index))
 
 
 async def get_instance(request: web.Request) -> web.Response:

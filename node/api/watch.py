@@ -11,7 +11,8 @@ future; keep-alive comments keep proxies from cutting them.
 from __future__ import annotations
 
 import asyncio
-import json
+
+import orjson
 
 from aiohttp import web
 
@@ -44,8 +45,7 @@ def _parse(request: web.Request) -> tuple[int | None, str | None]:
 
 
 def _frame(revision: int, kind: str, data: dict) -> bytes:
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {revision}\nevent: {kind}\ndata: {body}\n\n".encode()
+    return f"id: {revision}\nevent: {kind}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
 
 
 def _event_frame(ev) -> bytes:

@@ -61,6 +61,8 @@ class Store:
         self._fwd_inflight = 0
         self._fwd_scheduled = False
         self._read_index: asyncio.Future | None = None  # follower read-index not yet sent
+        self._members_seen: dict | None = None
+        self._api_by_raft: dict[str, str] = {}
         self._ticker = Ticker(self, cfg.tick_interval, int(cfg.down_grace * 1000))
 
     # ---- lifecycle ----------------------------------------------------------
@@ -119,11 +121,11 @@ class Store:
             return None
         if raft_addr == self.cfg.raft:
             return self.cfg.api_url
-        with self.lock:
-            for member in self.fsm.members.values():
-                if member["raft"] == raft_addr:
-                    return member["api"]
-        return None
+        members = self.fsm.members  # replaced, never mutated, on every change
+        if members is not self._members_seen:
+            self._api_by_raft = {m["raft"]: m["api"] for m in members.values()}
+            self._members_seen = members
+        return self._api_by_raft.get(raft_addr)
 
     def members(self) -> list[dict]:
         rs = self.raft_status()

@@ -61,6 +61,11 @@ class RegistryState:
         self.epoch = 0  # term of the latest tick: a new one means a new leader
         self._next_deadline = 0  # lower bound of the next expiry or removal
         self._grace = model.DEFAULT_DOWN_GRACE_MS
+        # Node-local, not replicated: bumped whenever anything a reader can see
+        # changes, heartbeats included, so rendered lists can be cached exactly.
+        self.seq = 0
+        self.touched: dict[str, int] = {}
+        self._seq_base = 0
 
     # ---- apply -----------------------------------------------------------
     def apply(self, data: bytes) -> Outcome:
@@ -95,7 +100,8 @@ class RegistryState:
             return self._tick(now, term, cmd[1], events)
         if kind == C.MEMBER:
             node_id, api, raft = (str(x) for x in cmd[1:4])
-            self.members[node_id] = {"api": api, "raft": raft}
+            # Copy-on-write: readers may cache lookups keyed on the dict's identity.
+            self.members = {**self.members, node_id: {"api": api, "raft": raft}}
             return {"ok": True}
         if kind == C.NOOP:
             return {"ok": True}
@@ -105,6 +111,15 @@ class RegistryState:
         self.revision += 1
         inst.revision = self.revision
         self.service_rev[inst.name] = self.revision
+        self._touch(inst.name)
+
+    def _touch(self, name: str) -> None:
+        self.seq += 1
+        self.touched[name] = self.seq
+
+    def view_key(self, name: str | None) -> int:
+        """Changes whenever a reader could see a difference in ``name`` (or anywhere)."""
+        return self.seq if name is None else self.touched.get(name, self._seq_base)
 
     def _register(self, raw, now: int, events: list[Event]) -> dict:
         fields = validate_registration(raw)
@@ -126,6 +141,7 @@ class RegistryState:
         inst.down_since = None
         inst.last_heartbeat = now
         inst.expires_at = now + ttl_ms
+        self._touch(inst.name)
         self._next_deadline = min(self._next_deadline, inst.expires_at)
         kind = None
         if created or inst.spec() != old_spec:
@@ -150,6 +166,7 @@ class RegistryState:
         inst.down_since = None
         inst.last_heartbeat = max(inst.last_heartbeat, now)
         inst.expires_at = max(inst.expires_at, now + int(inst.ttl * 1000))
+        self._touch(inst.name)
         changed = inst.status != old_status
         if changed:
             self._bump(inst)
@@ -243,7 +260,9 @@ class RegistryState:
             inst = Instance.from_wire(wire)
             fresh.instances[inst.key] = inst
             fresh.services.setdefault(inst.name, {})[inst.id] = inst
+        seq = self.seq + 1
         self.__dict__.update(fresh.__dict__)
+        self.seq = self._seq_base = seq  # every name looks changed to caches
 
     def digest_view(self) -> tuple:
         """Everything that defines the state, for equality checks in tests and chaos runs."""

@@ -146,3 +146,18 @@ async def test_routing_errors_speak_the_error_format(client):
     assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
     r = await client.patch("/v1/services")
     assert r.status == 405 and (await r.json())["error"]["code"] == "method_not_allowed"
+
+
+async def test_cached_lists_never_serve_a_stale_record(client, store):
+    seed(store)
+    first = (await (await client.get("/v1/services/web")).json())["instances"][0]
+    again = await client.get("/v1/services/web")
+    assert (await again.json())["instances"][0] == first  # served from the cache
+    store.now_ms += 5000
+    store.apply(C.heartbeat("web", "w1"))  # changes last_heartbeat but no revision
+    after = (await (await client.get("/v1/services/web")).json())["instances"][0]
+    assert after["last_heartbeat"] != first["last_heartbeat"]
+    everything = (await (await client.get("/v1/services?tag=blue")).json())["instances"][0]
+    assert everything["last_heartbeat"] == after["last_heartbeat"]
+    store.restore(store.fsm.snapshot())
+    assert (await (await client.get("/v1/services/web")).json())["instances"][0] == after
