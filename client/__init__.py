@@ -31,6 +31,7 @@ from ._errors import (
 from ._models import ClusterInfo, Health, Instance, Instances, Member
 from ._pick import Picker, pick
 from ._sync_client import Registry
+from ._watch import WatchEvent
 from ._transport import AsyncTransport, MockTransport, Request, Response, SyncTransport
 from .heartbeat import AsyncRegistration, Registration
 
@@ -62,5 +63,6 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "UnsupportedMediaType",
+    "WatchEvent",
     "pick",
 ]

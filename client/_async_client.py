@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
+
+import aiohttp
 
 from . import _ops
 from ._client import Call, ClientCore, Op
 from ._errors import ConnectionFailed, ManifestError
 from ._models import ClusterInfo, Health, Instance, Instances
 from ._pick import Picker, Strategy
+from ._stream import async_lines
 from ._sync_client import drive, new_instance
+from ._watch import WatchEvent, WatchSession
 from ._transport import AsyncTransport, Request, Response, SyncTransport
 from .heartbeat import AsyncRegistration
 
@@ -216,6 +220,24 @@ class AsyncRegistry:
     async def metrics(self, endpoint: str | None = None) -> str:
         """Prometheus text from ``endpoint``, or from the first node that answers."""
         return await self._run(_ops.metrics(self._core, endpoint))
+
+    async def watch(self, name: str | None = None, since: int | None = None) -> AsyncIterator[WatchEvent]:
+        """Async twin of :meth:`Registry.watch`: every change after ``since``, resuming across nodes."""
+        session = WatchSession(self._core.pool, name=name, since=since)
+        async with aiohttp.ClientSession() as http:
+            while True:
+                for endpoint in session.endpoints() or [None]:
+                    if endpoint is not None:
+                        try:
+                            async for line in async_lines(http, endpoint, session.target(),
+                                                          {**self._core.headers, **session.headers()},
+                                                          self._core.timeout):
+                                event = session.feed(line)
+                                if event is not None:
+                                    yield event
+                        except ManifestError:
+                            pass  # refused, reset, 503...: try the next node
+                    await asyncio.sleep(session.broke(endpoint))
 
     async def aclose(self) -> None:
         """Close the HTTP session."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from . import _ops
@@ -13,6 +13,8 @@ from ._errors import ConnectionFailed, ManifestError
 from ._models import ClusterInfo, Health, Instance, Instances
 from ._pick import Picker, Strategy
 from ._transport import Request, Response, SyncTransport
+from ._stream import sync_lines
+from ._watch import WatchEvent, WatchSession
 from .heartbeat import Registration
 
 __all__ = ["Registry", "SyncTransportLike", "drive", "new_instance"]
@@ -240,6 +242,29 @@ class Registry:
     def metrics(self, endpoint: str | None = None) -> str:
         """Prometheus text from ``endpoint``, or from the first node that answers."""
         return self._run(_ops.metrics(self._core, endpoint))
+
+    def watch(self, name: str | None = None, since: int | None = None) -> Iterator[WatchEvent]:
+        """Every change after revision ``since`` (of service ``name``, or all), forever.
+
+        Survives node failures: on a broken stream it reconnects to the next
+        endpoint and resumes after the last revision it yielded, so no change
+        is skipped or repeated. ``since=None`` starts with the next change;
+        ``since=0`` replays the history the node keeps (or a ``reset`` event
+        with the full list). Stop by breaking out of the loop.
+        """
+        session = WatchSession(self._core.pool, name=name, since=since)
+        while True:
+            for endpoint in session.endpoints() or [None]:
+                if endpoint is not None:
+                    try:
+                        for line in sync_lines(endpoint, session.target(),
+                                               {**self._core.headers, **session.headers()}, self._core.timeout):
+                            event = session.feed(line)
+                            if event is not None:
+                                yield event
+                    except ManifestError:
+                        pass  # refused, reset, 503...: try the next node
+                time.sleep(session.broke(endpoint))
 
     def close(self) -> None:
         """Close idle connections."""

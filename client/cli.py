@@ -14,6 +14,7 @@ pass ``obj={"registry_factory": ...}`` to ``CliRunner.invoke``.
 from __future__ import annotations
 
 import functools
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -236,6 +237,35 @@ def heartbeat_command(name: str, id: str, status: str) -> None:
         echo_json(record.to_dict() if record else {"name": name, "id": id, "status": status})
     else:
         echo(f"heartbeat sent for {name}/{id} ({status})")
+
+
+@cli.command("watch")
+@click.argument("service", required=False)
+@click.option("--since", type=click.IntRange(min=0), default=None,
+              help="Replay changes after this revision (default: only new ones).")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many events.")
+@_handles_errors
+def watch_command(service: str | None, since: int | None, count: int | None) -> None:
+    """Print changes as they happen, one line each (JSON lines with --json); Ctrl-C stops."""
+    seen = 0
+    try:
+        for event in _state().registry().watch(service, since=since):
+            if _state().as_json:  # JSON lines: one object per event, for pipes
+                echo(json.dumps({"revision": event.revision, "event": event.kind, "reason": event.reason,
+                                 "instance": event.instance.to_dict() if event.instance else None,
+                                 "instances": [i.to_dict() for i in event.instances] or None},
+                                default=str))
+            elif event.kind == "reset":
+                echo(f"{event.revision:>8}  reset        {len(event.instances)} instances")
+            else:
+                inst = event.instance
+                why = f" ({event.reason})" if event.reason else ""
+                echo(f"{event.revision:>8}  {event.kind:<12} {inst.name}/{inst.id} {inst.status}{why}")
+            seen += 1
+            if count is not None and seen >= count:
+                return
+    except KeyboardInterrupt:
+        return
 
 
 @cli.command("health")

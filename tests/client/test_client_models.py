@@ -84,3 +84,21 @@ def test_public_api_is_explicit_and_documented():
         obj = getattr(manifest_client, name)
         if callable(obj):
             assert obj.__doc__, name
+
+
+def test_watch_session_parses_events_and_tracks_the_resume_point():
+    from manifest_client._endpoints import EndpointPool
+    from manifest_client._watch import WatchSession
+
+    s = WatchSession(EndpointPool(["http://a:1"]), name="web", since=4)
+    assert s.target() == "/v1/watch?name=web" and s.headers()["Last-Event-ID"] == "4"
+    lines = ["retry: 1000", "", ": keep-alive", "", "id: 5", "event: expired",
+             'data: {"name":"web","id":"w1","status":"down","reason":"ttl"}', ""]
+    events = [e for e in map(s.feed, lines) if e is not None]
+    assert len(events) == 1 and events[0].revision == 5 and events[0].reason == "ttl"
+    assert events[0].instance.status == "down" and s.since == 5
+    s.feed("id: 6")
+    s.broke("http://a:1")  # half an event is dropped: it is resent after resuming
+    assert s.feed("") is None and s.headers()["Last-Event-ID"] == "5"
+    reset = [s.feed(x) for x in ["id: 9", "event: reset", 'data: {"instances":[{"name":"web","id":"x"}],"revision":9}', ""]][-1]
+    assert reset.kind == "reset" and [i.id for i in reset.instances] == ["x"] and s.since == 9
