@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -14,6 +15,7 @@ from ._models import ClusterInfo, Health, Instance, Instances
 from ._pick import Picker, Strategy
 from ._transport import Request, Response, SyncTransport
 from ._stream import sync_lines
+from ._live import ServiceView, follow, local_filter
 from ._watch import WatchEvent, WatchSession
 from .heartbeat import Registration
 
@@ -93,6 +95,9 @@ class Registry:
             default: :class:`SyncTransport`.
         retry_wait, backoff_base, backoff_max: pause before another pass, and the
             back-off (seconds) of an endpoint that failed.
+        live: keep each discovered service current from the watch stream and
+            answer ``discover`` locally (filters other than ``version``);
+            flagged ``stale`` while every node is unreachable.
     """
 
     def __init__(
@@ -109,6 +114,7 @@ class Registry:
         retry_wait: float = 0.25,
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,
+        live: bool = False,
     ) -> None:
         self._core = ClientCore(
             endpoints, timeout=timeout, retries=retries, cache=cache,
@@ -117,6 +123,10 @@ class Registry:
         )
         self._transport: SyncTransportLike = transport or SyncTransport()
         self._picker = Picker()
+        self._live = live
+        self._views: dict[str, ServiceView] = {}
+        self._views_lock = threading.Lock()
+        self._stop_views = threading.Event()
 
     def _run(self, op: Op[T]) -> T:
         return drive(self._core, self._transport, op)
@@ -204,8 +214,31 @@ class Registry:
         ``metadata`` entries must match exactly; ``status=None`` returns every
         status.  An unknown service gives an empty list.
         """
+        if self._live:
+            local = local_filter(tags, version, status)
+            view = self._view(name) if local is not None else None
+            if view is not None:
+                return view.select(local[0], local[1], metadata or {})
         op = _ops.discover(self._core, name, tags=tags, version=version, metadata=metadata, status=status)
         return self._run(op)
+
+    def _view(self, name: str) -> ServiceView | None:
+        """The live view of ``name``, started on first use; None if the registry is unreachable."""
+        with self._views_lock:
+            view = self._views.get(name)
+            if view is not None:
+                return view
+            try:
+                initial = self.list_instances(service=name, status=None)
+            except ManifestError:
+                return None
+            view = self._views[name] = ServiceView(initial)
+        session = WatchSession(self._core.pool, name=name, since=initial.revision,
+                               on_break=lambda: setattr(view, "streaming", False),
+                               on_connect=lambda: setattr(view, "streaming", True))
+        threading.Thread(target=follow, args=(view, self._watch(session), self._stop_views),
+                         name=f"manifest-live-{name}", daemon=True).start()
+        return view
 
     def list_instances(
         self,
@@ -252,7 +285,9 @@ class Registry:
         ``since=0`` replays the history the node keeps (or a ``reset`` event
         with the full list). Stop by breaking out of the loop.
         """
-        session = WatchSession(self._core.pool, name=name, since=since)
+        return self._watch(WatchSession(self._core.pool, name=name, since=since))
+
+    def _watch(self, session: WatchSession) -> Iterator[WatchEvent]:
         while True:
             for endpoint in session.endpoints() or [None]:
                 if endpoint is not None:
@@ -267,7 +302,8 @@ class Registry:
                 time.sleep(session.broke(endpoint))
 
     def close(self) -> None:
-        """Close idle connections."""
+        """Close idle connections and stop live views."""
+        self._stop_views.set()
         self._transport.close()
 
     def __enter__(self) -> Registry:

@@ -11,7 +11,7 @@ duplicate.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -45,6 +45,8 @@ class WatchSession:
     pool: EndpointPool
     name: str | None = None
     since: int | None = None
+    on_break: Callable[[], None] | None = None  # told whenever the stream breaks
+    on_connect: Callable[[], None] | None = None  # told when a stream is (re)established
     _fields: dict = field(default_factory=dict)
     _failures: int = 0
 
@@ -66,6 +68,8 @@ class WatchSession:
             self.pool.mark_failed(endpoint)
         self._fields = {}  # a half-received event is sent again after resuming
         self._failures += 1
+        if self.on_break is not None:
+            self.on_break()
         return min(2.0, 0.05 * 2 ** min(self._failures, 6))
 
     def feed(self, line: str) -> WatchEvent | None:
@@ -77,6 +81,10 @@ class WatchSession:
             return self._event(fields)
         if line.startswith(":"):
             return None  # keep-alive comment
+        if line.startswith("retry:"):
+            if self.on_connect is not None:
+                self.on_connect()  # the server's first line: the stream is up
+            return None
         key, _, value = line.partition(":")
         value = value[1:] if value.startswith(" ") else value
         if key == "data" and "data" in self._fields:

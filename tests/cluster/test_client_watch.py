@@ -74,3 +74,21 @@ def test_cli_watch_prints_json_lines(cluster):
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert [(e["event"], e["instance"]["id"]) for e in lines] == [("registered", f"c{i}") for i in range(3)]
+
+
+def test_live_discovery_follows_the_watch_and_goes_stale_when_all_nodes_die(cluster):
+    url = cluster.nodes[0].url
+    call(url, "POST", "/v1/services", {"name": "lv", "id": "a", "tags": ["x"]})
+    reg = Registry(cluster.urls, live=True, timeout=1)
+    assert [i.id for i in reg.discover("lv")] == ["a"]
+    call(url, "POST", "/v1/services", {"name": "lv", "id": "b"})
+    call(url, "PUT", "/v1/services/lv/a/heartbeat", {"status": "unhealthy"})
+    wait_until(lambda: [i.id for i in reg.discover("lv")] == ["b"], 5, what="the view to follow")
+    assert [i.id for i in reg.discover("lv", status=None, tags=["x"])] == ["a"]
+    before = reg.discover("lv", status=None)
+    assert not before.stale and {i.id for i in before} == {"a", "b"}
+    for node in cluster.nodes:
+        node.kill()
+    wait_until(lambda: reg.discover("lv", status=None).stale, 5, what="the view to go stale")
+    assert {i.id for i in reg.discover("lv", status=None)} == {"a", "b"}
+    reg.close()
