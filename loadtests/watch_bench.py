@@ -68,7 +68,7 @@ async def notification_latency(leader, follower, writes: int) -> list[float]:
     return [(arrivals[k] - acked[k]) * 1000 for k in acked if k in arrivals]
 
 
-async def idle_cost(node, n: int) -> tuple[int, int, float]:
+async def idle_cost(node, n: int, blocking: int) -> tuple[int, int, float]:
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=None)) as s:
         streams, blocked = [], []
@@ -77,7 +77,7 @@ async def idle_cost(node, n: int) -> tuple[int, int, float]:
                 s.get(node.url + f"/v1/watch?name=idle{i % 100}") for i in range(batch, min(n, batch + 500))])
         index = (await (await s.get(node.url + "/v1/services")).json())["revision"]
         blocked = [asyncio.create_task(s.get(node.url + f"/v1/services?index={index}&wait=60s"))
-                   for _ in range(n)]
+                   for _ in range(blocking)]
         await asyncio.sleep(5)  # let every request settle into its wait
         open_streams = sum(1 for r in streams if r.status == 200)
         waiting = sum(1 for t in blocked if not t.done())
@@ -121,7 +121,7 @@ async def run(args) -> None:
                 print(f"{args.reads} concurrent linearizable reads on the {label}: {ok} ok, "
                       f"{entries} log entries (ticks included)")
             if args.idle:
-                streams, waiting, cpu = await idle_cost(follower, args.idle)
+                streams, waiting, cpu = await idle_cost(follower, args.idle, args.blocking)
                 print(f"idle on one node: {streams} watch streams + {waiting} blocking reads, "
                       f"node CPU {cpu:.1f}% over 10 s")
         finally:
@@ -133,8 +133,11 @@ def main() -> int:
     ap.add_argument("--writes", type=int, default=1000)
     ap.add_argument("--idle", type=int, default=10_000)
     ap.add_argument("--reads", type=int, default=1000)
+    ap.add_argument("--blocking", type=int, default=5000,
+                    help="blocking reads held open beside the idle watch streams")
     args = ap.parse_args()
-    _raise_fd_limit(4 * args.idle + 1024)  # inherited by the node processes
+    # Each idle request is one socket here and one in the node (which inherits the limit).
+    _raise_fd_limit(args.idle + args.blocking + 1024)
     asyncio.run(run(args))
     return 0
 
