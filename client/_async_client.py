@@ -15,6 +15,7 @@ from ._models import ClusterInfo, Health, Instance, Instances
 from ._pick import Picker, Strategy
 from ._stream import async_lines
 from ._sync_client import drive, new_instance
+from ._live import ServiceView, local_filter
 from ._watch import WatchEvent, WatchSession
 from ._transport import AsyncTransport, Request, Response, SyncTransport
 from .heartbeat import AsyncRegistration
@@ -55,6 +56,7 @@ class AsyncRegistry:
         retry_wait: float = 0.25,
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,
+        live: bool = False,
     ) -> None:
         self._core = ClientCore(
             endpoints, timeout=timeout, retries=retries, cache=cache,
@@ -63,6 +65,9 @@ class AsyncRegistry:
         )
         self._transport: AsyncTransportLike = transport or AsyncTransport()
         self._picker = Picker()
+        self._live = live
+        self._views: dict[str, ServiceView] = {}
+        self._view_tasks: list[asyncio.Task] = []
 
     async def _attempt(self, call: Call) -> Response:
         attempts = self._core.attempts(call)
@@ -181,7 +186,12 @@ class AsyncRegistry:
         metadata: Mapping[str, str] | None = None,
         status: str | Iterable[str] | None = "up",
     ) -> Instances:
-        """Instances of ``name`` (see :meth:`Registry.discover`)."""
+        """Instances of ``name`` (see :meth:`Registry.discover`, including ``live``)."""
+        if self._live:
+            local = local_filter(tags, version, status)
+            view = await self._view(name) if local is not None else None
+            if view is not None:
+                return view.select(local[0], local[1], metadata or {})
         op = _ops.discover(self._core, name, tags=tags, version=version, metadata=metadata, status=status)
         return await self._run(op)
 
@@ -223,7 +233,32 @@ class AsyncRegistry:
 
     async def watch(self, name: str | None = None, since: int | None = None) -> AsyncIterator[WatchEvent]:
         """Async twin of :meth:`Registry.watch`: every change after ``since``, resuming across nodes."""
-        session = WatchSession(self._core.pool, name=name, since=since)
+        async for event in self._watch(WatchSession(self._core.pool, name=name, since=since)):
+            yield event
+
+    async def _view(self, name: str) -> ServiceView | None:
+        view = self._views.get(name)
+        if view is not None:
+            return view
+        try:
+            initial = await self.list_instances(service=name, status=None)
+        except ManifestError:
+            return None
+        if name in self._views:  # another discover() created it while we listed
+            return self._views[name]
+        view = self._views[name] = ServiceView(initial)
+        session = WatchSession(self._core.pool, name=name, since=initial.revision,
+                               on_break=lambda: setattr(view, "streaming", False),
+                               on_connect=lambda: setattr(view, "streaming", True))
+
+        async def follow() -> None:
+            async for event in self._watch(session):
+                view.apply(event)
+
+        self._view_tasks.append(asyncio.get_running_loop().create_task(follow()))
+        return view
+
+    async def _watch(self, session: WatchSession) -> AsyncIterator[WatchEvent]:
         async with aiohttp.ClientSession() as http:
             while True:
                 for endpoint in session.endpoints() or [None]:
@@ -240,7 +275,9 @@ class AsyncRegistry:
                     await asyncio.sleep(session.broke(endpoint))
 
     async def aclose(self) -> None:
-        """Close the HTTP session."""
+        """Close the HTTP session and stop live views."""
+        for task in self._view_tasks:
+            task.cancel()
         await self._transport.aclose()
 
     async def __aenter__(self) -> AsyncRegistry:

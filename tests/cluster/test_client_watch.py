@@ -92,3 +92,17 @@ def test_live_discovery_follows_the_watch_and_goes_stale_when_all_nodes_die(clus
     wait_until(lambda: reg.discover("lv", status=None).stale, 5, what="the view to go stale")
     assert {i.id for i in reg.discover("lv", status=None)} == {"a", "b"}
     reg.close()
+
+
+async def test_async_live_discovery_follows_the_watch(cluster):
+    url = cluster.nodes[0].url
+    call(url, "POST", "/v1/services", {"name": "alv", "id": "a"})
+    async with AsyncRegistry(cluster.urls, live=True, timeout=1) as reg:
+        assert [i.id for i in await reg.discover("alv")] == ["a"]
+        call(url, "POST", "/v1/services", {"name": "alv", "id": "b"})
+        for _ in range(50):
+            if [i.id for i in await reg.discover("alv")] == ["a", "b"]:
+                break
+            await asyncio.sleep(0.1)
+        assert [i.id for i in await reg.discover("alv")] == ["a", "b"]
+        assert not (await reg.discover("alv")).stale
