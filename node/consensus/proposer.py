@@ -40,12 +40,18 @@ class Proposer:
         self._inflight = 0
         self._scheduled = False
         self._barrier: asyncio.Future | None = None  # a NOOP not yet submitted
+        self._unsent: set[asyncio.Future] = set()  # queued, not yet handed to Raft
         self._loop = asyncio.get_running_loop()
 
     def propose(self, command: list) -> asyncio.Future:
-        """Future of ``(index, result)`` for one command."""
+        """Future of ``(index, result)`` for one command, settled within ``timeout`` of now."""
         fut = self._loop.create_future()
         self._pending.append((command, fut))
+        self._unsent.add(fut)
+        # The deadline runs from arrival, not from submission: a command that
+        # waited for an in-flight slot must not get a second full timeout.
+        timer = self._loop.call_later(self._timeout, self._deadline, fut)
+        fut.add_done_callback(lambda _: timer.cancel())
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._flush)
@@ -64,6 +70,7 @@ class Proposer:
             del self._pending[:self._batch_max]
             if any(f is self._barrier for _, f in items):
                 self._barrier = None  # later reads need a barrier submitted after they arrived
+            self._unsent.difference_update(f for _, f in items)
             live = [(c, f) for c, f in items if not f.done()]
             if not live:
                 continue
@@ -102,6 +109,15 @@ class Proposer:
             if not fut.done():
                 fut.set_exception(errors.UnknownOutcome("write not confirmed in time; it may still commit"))
         self._flush()
+
+    def _deadline(self, fut: asyncio.Future) -> None:
+        if fut.done():
+            return
+        if fut in self._unsent:  # never left this node: certainly not committed
+            self._unsent.discard(fut)
+            fut.set_exception(errors.NoLeader("no majority answered in time; nothing was committed"))
+        else:
+            fut.set_exception(errors.UnknownOutcome("write not confirmed in time; it may still commit"))
 
     def fail_pending(self, exc: Exception) -> None:
         """Fail what has not left yet (this node stopped leading)."""

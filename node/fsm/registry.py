@@ -59,6 +59,7 @@ class RegistryState:
         self.revision = 0
         self.clock = 0
         self.epoch = 0  # term of the latest tick: a new one means a new leader
+        self.epoch_started = 0  # leader time of that term's first tick
         self._next_deadline = 0  # lower bound of the next expiry or removal
         self._grace = model.DEFAULT_DOWN_GRACE_MS
         # Node-local, not replicated: bumped whenever anything a reader can see
@@ -201,11 +202,14 @@ class RegistryState:
             return {"ok": True, "expired": 0, "removed": 0, "stale": True}
         if term > self.epoch:
             # A new leader: heartbeats sent while there was none may have been
-            # lost, so every live instance gets a full ttl from this tick.
-            self.epoch = term
+            # lost, so every live instance that heartbeated during the previous
+            # term gets a full ttl from this tick. Only those: an instance that
+            # stopped gets this grace once, or leaders changing more often
+            # than once a ttl would keep it alive for ever.
             for inst in self.instances.values():
-                if inst.status != DOWN:
+                if inst.status != DOWN and inst.last_heartbeat >= self.epoch_started:
                     inst.expires_at = max(inst.expires_at, now + int(inst.ttl * 1000))
+            self.epoch, self.epoch_started = term, now
             self._next_deadline = 0
         if grace != self._grace:
             self._grace, self._next_deadline = grace, 0
@@ -242,6 +246,7 @@ class RegistryState:
             "revision": self.revision,
             "clock": self.clock,
             "epoch": self.epoch,
+            "epoch_started": self.epoch_started,
             "service_rev": self.service_rev,
             "members": self.members,
             "instances": [i.to_wire() for _, i in sorted(self.instances.items())],
@@ -254,6 +259,7 @@ class RegistryState:
             raise ValueError(f"unsupported snapshot format {raw.get('format')!r}")
         fresh = RegistryState()
         fresh.revision, fresh.clock, fresh.epoch = raw["revision"], raw["clock"], raw["epoch"]
+        fresh.epoch_started = raw.get("epoch_started", 0)
         fresh.service_rev = dict(raw["service_rev"])
         fresh.members = {k: dict(v) for k, v in raw["members"].items()}
         for wire in raw["instances"]:
@@ -266,6 +272,6 @@ class RegistryState:
 
     def digest_view(self) -> tuple:
         """Everything that defines the state, for equality checks in tests and chaos runs."""
-        return (self.revision, self.clock, self.epoch, sorted(self.service_rev.items()),
+        return (self.revision, self.clock, self.epoch, self.epoch_started, sorted(self.service_rev.items()),
                 sorted((k, sorted(v.items())) for k, v in self.members.items()),
                 [i.to_wire() for _, i in sorted(self.instances.items())])

@@ -76,7 +76,7 @@ def test_heartbeat_revives_a_down_instance():
     assert apply(s, 6500, C.tick(GRACE)).results[0]["expired"] == 0
 
 
-def test_new_leader_term_gives_every_instance_a_fresh_ttl():
+def test_new_leader_term_gives_live_instances_a_fresh_ttl():
     s = RegistryState()
     apply(s, 0, C.tick(GRACE), term=1)
     apply(s, 0, reg(ttl=2))
@@ -85,6 +85,19 @@ def test_new_leader_term_gives_every_instance_a_fresh_ttl():
     out = apply(s, 5000, C.tick(GRACE), term=2)
     assert out.results[0]["expired"] == 0 and s.epoch == 2
     assert apply(s, 7001, C.tick(GRACE), term=2).results[0]["expired"] == 1
+
+
+def test_leader_churn_does_not_postpone_expiry_for_ever():
+    s = RegistryState()
+    apply(s, 0, reg(ttl=3))
+    expired_at = None
+    for step in range(1, 20):  # a new leader every 2 s, no heartbeats at all
+        out = apply(s, step * 2000, C.tick(GRACE), term=step)
+        if out.results[0]["expired"]:
+            expired_at = step * 2000
+            break
+    # One grace at most (the first new term), then it expires: 2 s + ttl, seen at the next tick.
+    assert expired_at is not None and expired_at <= 2000 + 3000 + 2000
 
 
 def test_tick_from_a_deposed_leader_changes_nothing():
