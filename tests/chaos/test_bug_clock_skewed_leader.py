@@ -1,0 +1,71 @@
+"""BUG reproduction (found by the chaos suite): a leader whose wall clock is hours ahead is not harmless.
+
+``LeaderClock.now_ms`` starts each term at ``max(state.clock, wall clock)``.
+When a node whose clock runs an hour fast wins an election, registry time
+jumps an hour forward and stays there (``state.clock`` never goes back and
+every later leader starts from it). Consequences, both contrary to CONTRACT.md:
+
+1. every ``down`` instance is removed at the new leader's first tick instead
+   of after the grace period (``--down-grace``, default 60 s);
+2. ``registered_at``/``last_heartbeat`` of every record written from then on
+   are an hour in the future, for the rest of the cluster's life.
+
+(Live instances are safe: the first tick of a new term extends them.) Marked
+``xfail(strict=True)``: it passes once fixed and then the marker must go.
+Run it with ``--runxfail`` to see the failure.
+"""
+
+import datetime
+import os
+import signal
+import time
+
+import pytest
+
+from tests.support.cluster import Cluster, wait_until
+from tests.support.http import call
+
+pytestmark = pytest.mark.cluster
+
+
+def _make_leader(cluster, node, attempts: int = 12) -> bool:
+    """Pause whoever leads until ``node`` wins an election (each try is a coin flip)."""
+    for _ in range(attempts):
+        current = cluster.leader()
+        if current is node:
+            return True
+        os.kill(current.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(1.5)
+        finally:
+            os.kill(current.proc.pid, signal.SIGCONT)
+        time.sleep(1.0)
+    return cluster.leader() is node
+
+
+def _parse(ts: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+@pytest.mark.xfail(strict=True, reason="bug: a fast-clock leader skips the down grace and shifts all timestamps")
+def test_bug_leader_with_clock_an_hour_fast_removes_down_instances_and_shifts_time(tmp_path):
+    with Cluster(tmp_path, extra=["--down-grace", "60"]) as cluster:
+        leader = cluster.leader()
+        assert call(leader.url, "POST", "/v1/services", {"name": "svc", "id": "a", "ttl": 1}).status == 201
+        wait_until(lambda: call(leader.url, "GET", "/v1/services/svc/a").body["status"] == "down", 10,
+                   what="a down")
+        skewed = next(n for n in cluster.nodes if n is not leader)
+        skewed.extra = [*skewed.extra, "--clock-offset", "3600"]
+        cluster.restart(skewed)
+        cluster.wait_ready(20)
+        assert _make_leader(cluster, skewed), "could not get the skewed node elected"
+        time.sleep(2.5)  # a couple of its ticks
+        after = call(skewed.url, "GET", "/v1/services/svc/a?consistency=linearizable")
+        fresh = call(skewed.url, "POST", "/v1/services", {"name": "svc", "id": "b"})
+        skew = _parse(fresh.body["registered_at"]) - datetime.datetime.now(datetime.timezone.utc)
+        problems = []
+        if after.status != 200:
+            problems.append(f"down instance removed ~10 s after going down, grace is 60 s ({after.status})")
+        if abs(skew.total_seconds()) > 60:
+            problems.append(f"registered_at is {skew.total_seconds():.0f} s off the real time")
+        assert not problems, problems
