@@ -25,7 +25,7 @@ def run(cfg: NodeConfig) -> None:
     app = create_app(store, cfg)
 
     async def announce(app):
-        log.info("node listening", extra={"api": cfg.api_url, "raft": cfg.raft, "peers": list(cfg.peer),
+        log.info("node starting", extra={"api": cfg.api_url, "raft": cfg.raft, "peers": list(cfg.peer),
                                           "data_dir": cfg.data_dir, "fsync": cfg.fsync,
                                           "startup_s": round(time.monotonic() - started, 3)})
 

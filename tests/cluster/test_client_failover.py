@@ -2,6 +2,12 @@
 
 Real 3-node clusters; the instance has a TTL of 2 s, so one missed second of
 heartbeats would show up as ``down`` on the nodes polled every 0.1 s.
+
+Note what the server contributes: a new leader gives every instance that
+heartbeated during the previous term a full TTL from its first tick, so the
+election gap itself is covered by the registry.  What these tests pin down is
+the client's part: finding the new leader (or any live node) within that TTL,
+also when the only node it was given is the one that died.
 """
 
 from __future__ import annotations

@@ -32,6 +32,8 @@ def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "c
             value = predicate()
             if value:
                 return value
+        except RuntimeError:
+            raise  # the predicate knows waiting is pointless
         except Exception as exc:  # the node may be starting or dying
             last_exc = exc
         time.sleep(interval)
@@ -139,6 +141,9 @@ class Cluster:
         targets = nodes if nodes is not None else self.alive()
 
         def ready():
+            dead = [n.id for n in targets if not n.alive]
+            if dead:  # e.g. a port taken between free_port() and bind: fail now, with the logs
+                raise RuntimeError(f"node(s) {dead} exited during start-up:\n{self.logs()}")
             for n in targets:
                 h = n.health()
                 if h.status != 200:
