@@ -167,6 +167,10 @@ class RegistryState:
         inst.down_since = None
         inst.last_heartbeat = max(inst.last_heartbeat, now)
         inst.expires_at = max(inst.expires_at, now + int(inst.ttl * 1000))
+        # A revived instance's deadline can be earlier than the bound computed
+        # while it was down (its removal time): keep the bound a lower bound,
+        # or this node would expire it later than a node that restored a snapshot.
+        self._next_deadline = min(self._next_deadline, inst.expires_at)
         self._touch(inst.name)
         changed = inst.status != old_status
         if changed:

@@ -139,3 +139,19 @@ def test_members_are_recorded():
     apply(s, 1, C.member("n1", "http://127.0.0.1:1", "127.0.0.1:2"))
     assert s.members == {"n1": {"api": "http://127.0.0.1:1", "raft": "127.0.0.1:2"}}
     assert s.revision == 0
+
+
+def test_a_revived_instance_expires_on_time_on_every_node():
+    # Found by the chaos suite as a revision divergence: the node that had not
+    # restored a snapshot skipped the expiry scan until the old removal time.
+    plain = RegistryState()
+    apply(plain, 0, C.tick(30_000), term=1)
+    apply(plain, 0, reg(ttl=1))
+    apply(plain, 2000, C.tick(30_000))  # down; next deadline = removal at 32 s
+    apply(plain, 3000, C.heartbeat("web", "w1"))  # revived: expires at 4 s
+    restored = RegistryState()
+    restored.restore(plain.snapshot())
+    for state in (plain, restored):
+        out = apply(state, 4001, C.tick(30_000))
+        assert out.results[0]["expired"] == 1
+    assert plain.digest_view() == restored.digest_view()
