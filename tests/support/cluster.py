@@ -121,7 +121,7 @@ class Cluster:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self, timeout: float = 20) -> None:
+    def start(self, timeout: float = 45) -> None:  # generous: CI machines are shared
         for node in self.nodes:
             node.start()
         self.wait_ready(timeout)
