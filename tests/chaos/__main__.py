@@ -32,6 +32,8 @@ def main(argv=None) -> int:
     p.add_argument("--cleanup", action="store_true", help="release namespaces/processes of dead runs")
     p.add_argument("--force", action="store_true", help="with --cleanup: also of live runs")
     p.add_argument("--notes", action="store_true", help="print every checker's notes too")
+    p.add_argument("--trace-apply", action="store_true",
+                   help="nodes trace every state-machine apply (nodes/nI.trace.jsonl; see tests.chaos.trace)")
     p.add_argument("--self-test", action="store_true",
                    help="also prove the checkers fail on stale local reads and mutated copies of the run")
     args = p.parse_args(argv)
@@ -64,10 +66,13 @@ def main(argv=None) -> int:
     else:
         duration, schedule = (args.seconds or (args.minutes or 1.0) * 60), "random"
     out = args.out or f"/tmp/chaos-runs/seed-{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if os.path.exists(os.path.join(out, "nodes")):
+        print(f"{out} already holds a run (its nodes would start from that data); choose another --out")
+        return 2
     print(f"chaos run: seed {seed} (replay with --seed {seed}), {duration:.0f}s of {schedule} faults, "
           f"histories in {out}", flush=True)
     cfg = RunConfig(seed=seed, duration=duration, schedule=schedule, interval=args.interval, out_dir=out,
-                    mode=args.mode, lin_budget=120.0)
+                    mode=args.mode, lin_budget=120.0, trace_apply=args.trace_apply)
     data, results = ChaosRun(cfg).execute()
     text = summary(data, results, out)
     print(text)

@@ -24,6 +24,9 @@ from .resolve import resolve, watch_facts
 from .workload import SERVICE
 
 
+PROCESS_FAULTS = ("pause", "pause-leader", "kill", "kill-leader", "clock")
+
+
 @dataclass
 class Result:
     name: str
@@ -116,14 +119,21 @@ def deposed_leader(data: RunData, limit: float = 2.0, slack: float = 0.5,
     for p in data.probes:
         node, t_cut, t_heal = p["node"], p["t_cut"], p["t_heal"]
         probed = [op for op in data.ops if op.proc == "prober" and op.node == node and t_cut <= op.start <= t_heal]
+        # A node also paused or killed meanwhile cannot answer at all: its timing says nothing.
+        frozen = any(f.get("detail", {}).get("node") == node and f["start"] <= t_heal
+                     and f.get("end", t_heal) >= t_cut for f in data.faults if f["kind"] in PROCESS_FAULTS)
+        if frozen:
+            res.notes.append(f"{node} cut off at {t_cut:.2f}s was also paused or killed: timing not judged")
         for op in probed:
             if op.outcome == "ok" and op.end <= t_heal:  # answered while still cut off
                 res.violations.append(f"{node} cut off at {t_cut:.2f}s still answered #{op.id} {op.kind} "
                                       f"{op.value!r} ok at {op.end:.2f}s")
-            elif op.outcome != "ok" and op.end - op.start > refuse_limit:
+            elif op.outcome != "ok" and op.end - op.start > refuse_limit and not frozen:
                 res.violations.append(f"{node} cut off at {t_cut:.2f}s took {op.end - op.start:.2f}s to refuse "
                                       f"#{op.id} {op.kind} (limit {refuse_limit}s)")
         stepped = next((t for t, role, _ in p["health"] if t >= t_cut and role != "leader"), None)
+        if frozen:
+            continue
         if stepped is None:
             if t_heal - t_cut > limit + slack:
                 res.violations.append(f"{node} cut off at {t_cut:.2f}s still called itself leader "

@@ -113,6 +113,6 @@ def expiry(data: RunData) -> Result:
             res.violations.append(f"{inst} stopped heartbeating at {obs['stopped_at']:.2f}s; down on every "
                                   f"node {when}, deadline {obs['deadline']:.2f}s: {obs.get('last_seen')}")
         else:
-            res.notes.append(f"{inst}: stopped at {obs['stopped_at']:.2f}s, down everywhere at "
+            res.notes.append(f"{inst}: stopped at {obs['stopped_at']:.2f}s, down or removed everywhere by "
                              f"{obs['down_at']:.2f}s (deadline {obs['deadline']:.2f}s)")
     return res

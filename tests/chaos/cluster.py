@@ -105,8 +105,8 @@ class ChaosNode:
 
 class ChaosCluster:
     def __init__(self, workdir: str, mode: str = "auto", size: int = 3, secret: str = "chaos-secret",
-                 flags: list[str] | None = None, slot_hint: int | None = None):
-        self.workdir, self.size, self.secret = workdir, size, secret
+                 flags: list[str] | None = None, slot_hint: int | None = None, trace: bool = False):
+        self.workdir, self.size, self.secret, self.trace = workdir, size, secret, trace
         self.flags = list(flags or [])
         self.mode = mode if mode != "auto" else ("netns" if netns_possible() else "proxy")
         self.slot_hint = os.getpid() if slot_hint is None else slot_hint
@@ -127,8 +127,9 @@ class ChaosCluster:
             self.topo = Topology(self.size, self.ledger)
             self.topo.create(self.slot_hint)
             for i in range(1, self.size + 1):
+                launcher = [PY, "-m", "tests.chaos.launch" if self.trace else "manifest_node"]
                 self.nodes.append(ChaosNode(i, self.topo.ip_of(i), API_PORT, RAFT_PORT, self.workdir,
-                                            self.topo.prefix(i), [PY, "-m", "manifest_node"], env, self.ledger))
+                                            self.topo.prefix(i), launcher, dict(env), self.ledger))
             listen_host = self.topo.bridge_ip
         else:
             for i in range(1, self.size + 1):
@@ -158,6 +159,8 @@ class ChaosCluster:
             node.flags = ["--cluster-secret", self.secret, *self.flags]
             if self.mode == "proxy":
                 node.env["CHAOS_REDIRECT"] = json.dumps(redirects[node.index])
+            if self.trace:
+                node.env["CHAOS_TRACE"] = os.path.join(self.workdir, f"{node.id}.trace.jsonl")
             node.start()
         self.wait_ready(timeout)
 

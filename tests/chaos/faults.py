@@ -170,7 +170,8 @@ class ClockSkew(Fault):
 
     def start(self, env):
         node = self._target(env, self.params.get("who", "any"))
-        offset = self.params.get("offset") or env.rng.choice([-1, 1]) * 3600 * env.rng.randint(1, 6)
+        sign = getattr(getattr(env, "cfg", None), "clock_sign", None) or env.rng.choice([-1, 1])
+        offset = self.params.get("offset") or sign * 3600 * env.rng.randint(1, 6)
         node.kill()
         node.clock_offset = offset
         node.start()

@@ -1,25 +1,34 @@
-"""Start a Manifest node whose connections to its peers go through the chaos proxy.
+"""Start a Manifest node with test-only instrumentation: connection redirects and an apply trace.
 
-Only for the fallback without network namespaces, where every node listens
-on loopback and the proxy cannot sit transparently in between. The node code
-is unchanged: ``socket.socket.connect`` is wrapped so a connection to a peer
-address listed in ``CHAOS_REDIRECT`` (JSON ``{"127.0.0.1:7001":
-"127.0.0.1:9012"}``) goes to that link's proxy port instead. pysyncobj still
-sends the peer's real address in its handshake, so identities are untouched.
-uvloop is kept out because its sockets bypass ``socket.socket``.
+``CHAOS_REDIRECT`` (the fallback without network namespaces, where every node
+listens on loopback and the proxy cannot sit transparently in between): JSON
+``{"127.0.0.1:7001": "127.0.0.1:9012"}``. ``socket.socket.connect`` is wrapped
+so a connection to a listed peer address goes to that link's proxy port;
+pysyncobj still sends the peer's real address in its handshake, so
+identities are untouched. uvloop is kept out because its sockets bypass
+``socket.socket``.
 
-    CHAOS_REDIRECT='{...}' python -m tests.chaos.launch node --id n1 ...
+``CHAOS_TRACE`` (diagnosis, ``--trace-apply``): a file that gets one JSON line
+per state-machine call: ``apply`` with the Raft index, the envelope's digest,
+stamp and term, and revision/epoch/clock before and after; ``restore`` with
+the snapshot's revision. ``python -m tests.chaos.trace DIR`` compares nodes.
+
+The node code is unchanged; this only wraps it from outside.
+
+    CHAOS_REDIRECT='{...}' CHAOS_TRACE=n1.trace.jsonl python -m tests.chaos.launch node --id n1 ...
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
 import sys
+import threading
 
 
-def install(redirect: dict[str, str]) -> None:
+def install_redirect(redirect: dict[str, str]) -> None:
     table = {}
     for src, dst in redirect.items():
         host, _, port = src.rpartition(":")
@@ -39,11 +48,59 @@ def install(redirect: dict[str, str]) -> None:
         return original_connect_ex(self, target(address))
 
     socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
+    sys.modules["uvloop"] = None  # import uvloop -> ImportError: plain asyncio sockets
+
+
+def install_trace(path: str) -> None:
+    from manifest_node.consensus import adapter
+    from manifest_node.fsm import commands as C
+    from manifest_node.fsm.registry import RegistryState
+
+    out = open(path, "a", buffering=1)
+    lock = threading.Lock()
+    raft = {}
+    original_init, original_apply, original_restore = adapter.RaftNode.__init__, RegistryState.apply, \
+        RegistryState.restore
+
+    def init(self, *a, **kw):
+        raft["node"] = self
+        original_init(self, *a, **kw)
+
+    def write(row: dict) -> None:
+        with lock:
+            out.write(json.dumps(row) + "\n")
+
+    def apply(self, data):
+        node = raft.get("node")
+        before = (self.revision, self.epoch, self.clock, self._next_deadline)
+        outcome = original_apply(self, data)
+        try:
+            env = C.decode(data)
+            stamp, term, kinds = env.ts_ms, env.term, [c[0] for c in env.commands]
+        except Exception:
+            stamp = term = kinds = None
+        write({"op": "apply", "index": node.raftLastApplied + 1 if node is not None else None,
+               "digest": hashlib.sha1(bytes(data)).hexdigest()[:12], "ts": stamp, "term": term,
+               "kinds": kinds, "before": before, "after": (self.revision, self.epoch, self.clock),
+               "events": [[e.revision, e.kind, e.record["name"], e.record["id"]] for e in outcome.events]})
+        return outcome
+
+    def restore(self, data):
+        original_restore(self, data)
+        node = raft.get("node")
+        write({"op": "restore", "revision": self.revision, "epoch": self.epoch, "clock": self.clock,
+               "last_applied": node.raftLastApplied if node is not None else None})
+
+    adapter.RaftNode.__init__, RegistryState.apply, RegistryState.restore = init, apply, restore
+    write({"op": "start", "pid": os.getpid()})
 
 
 def main() -> None:
-    install(json.loads(os.environ.get("CHAOS_REDIRECT", "{}")))
-    sys.modules["uvloop"] = None  # import uvloop -> ImportError: plain asyncio sockets
+    redirect = json.loads(os.environ.get("CHAOS_REDIRECT", "{}"))
+    if redirect:
+        install_redirect(redirect)
+    if os.environ.get("CHAOS_TRACE"):
+        install_trace(os.environ["CHAOS_TRACE"])
     from manifest_node.cli import main as node_main
 
     sys.argv = ["manifest", *sys.argv[1:]]

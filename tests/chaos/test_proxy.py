@@ -97,8 +97,8 @@ def test_reset_aborts_connections_and_refuses_new_ones(proxy):
             time.sleep(0.1)
             if not s.recv(100):
                 raise ConnectionResetError
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s2:
-        with pytest.raises(OSError):
+    with pytest.raises(OSError):  # refused while resetting: at connect, send or receive
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s2:
             s2.sendall(b"x")
             if not s2.recv(100):
                 raise ConnectionResetError
