@@ -1,9 +1,18 @@
-"""The leader's expiry clock and the loop that turns it into replicated ticks.
+"""The leader's stamps and the loop that turns them into replicated ticks.
 
-Only the leader reads a clock, and only here. Its time is the state's clock
-at the start of its term (or the wall clock if that is ahead) advanced by the
-*monotonic* clock: a wall-clock jump on the leader cannot expire anyone, and
-a new leader never moves time backwards.
+Only the leader reads a clock, and only here. Each envelope gets two stamps
+(fsm/commands.py):
+
+- ``held_ms``, the expiry clock: milliseconds since this term began on the
+  *monotonic* clock. No wall-clock jump or skew on any node reaches it.
+- ``ts_ms``, registry wall time, only shown in records. A new leader does not
+  trust its own wall clock: it extrapolates the newest stamp it applied while
+  that stamp's term was current, with its monotonic clock, so a node whose
+  clock is hours off still stamps the cluster's time. Without such a stamp
+  (a fresh process: the first leader after a full restart) its wall clock
+  starts registry time. Then, like NTP, registry time slews towards the
+  leader's wall clock by at most ``SLEW`` of the elapsed term, so small
+  drifts heal and a wrong clock moves records by seconds per hour, not hours.
 """
 
 from __future__ import annotations
@@ -16,21 +25,36 @@ from ..fsm import commands as C
 
 log = logging.getLogger("manifest.clock")
 
+SLEW = 0.01  # at most 10 ms of correction per second of leadership
+
 
 class LeaderClock:
     def __init__(self, wall=time.time, mono=time.monotonic):
         self._wall, self._mono = wall, mono
         self._term = -1
-        self._base_ms = 0
         self._mono0 = 0.0
+        self._wall0_ms = 0.0
+        self._anchor: tuple[int, float] | None = None  # (ts_ms, monotonic s) of a live stamp
 
-    def now_ms(self, term: int, state_clock_ms: int) -> int:
-        """Leader time for stamping a command proposed in ``term``."""
+    def observe(self, ts_ms: int) -> None:
+        """A stamp of the current term was just applied (any thread: one tuple store)."""
+        self._anchor = (ts_ms, self._mono())
+
+    def stamp(self, term: int) -> tuple[int, int]:
+        """``(ts_ms, held_ms)`` for an envelope proposed in ``term``."""
+        now = self._mono()
         if term != self._term:
-            self._term = term
-            self._base_ms = max(state_clock_ms, int(self._wall() * 1000))
-            self._mono0 = self._mono()
-        return max(state_clock_ms, self._base_ms + int((self._mono() - self._mono0) * 1000))
+            self._term, self._mono0 = term, now
+            anchor = self._anchor
+            self._wall0_ms = (self._wall() * 1000 if anchor is None
+                              else anchor[0] + (now - anchor[1]) * 1000)
+            if anchor is not None and abs(self._wall() * 1000 - self._wall0_ms) > 60_000:
+                log.warning("this node's wall clock is %.0f s off registry time; stamping registry time",
+                            (self._wall() * 1000 - self._wall0_ms) / 1000)
+        held = (now - self._mono0) * 1000
+        estimate = self._wall0_ms + held
+        correction = max(-SLEW * held, min(SLEW * held, self._wall() * 1000 - estimate))
+        return int(estimate + correction), int(held)
 
 
 class Ticker:

@@ -31,7 +31,7 @@ class _Batch:
 
 
 class Proposer:
-    """Leader-side batching. ``stamp()`` returns (ts_ms, term) for a new entry."""
+    """Leader-side batching. ``stamp()`` returns (ts_ms, term, held_ms) for a new entry."""
 
     def __init__(self, raft, stamp, max_inflight: int, batch_max: int, timeout: float):
         self._raft, self._stamp = raft, stamp
@@ -75,8 +75,8 @@ class Proposer:
             if not live:
                 continue
             batch = _Batch(live)
-            ts_ms, term = self._stamp()
-            envelope = C.encode(ts_ms, term, [c for c, _ in live])
+            ts_ms, term, held_ms = self._stamp()
+            envelope = C.encode(ts_ms, term, [c for c, _ in live], held_ms)
             self._inflight += 1
             batch.timer = self._loop.call_later(self._timeout, self._expire, batch)
             self._raft.submit(envelope, lambda res, err, b=batch: self._loop.call_soon_threadsafe(

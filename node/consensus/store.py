@@ -312,12 +312,16 @@ class Store:
                     raise
                 await asyncio.sleep(0.05)
 
-    def _stamp(self) -> tuple[int, int]:
+    def _stamp(self) -> tuple[int, int, int]:
         term = self.raft_status().term
-        return self._clock.now_ms(term, self.fsm.clock), term
+        ts_ms, held_ms = self._clock.stamp(term)
+        return ts_ms, term, held_ms
 
     # ---- called on the Raft thread -------------------------------------------
     def _on_applied(self, index: int, outcome) -> None:
+        raft = self._raft  # None while pysyncobj's constructor already applies entries
+        if raft is not None and outcome.term is not None and outcome.term == raft.raftCurrentTerm:
+            self._clock.observe(outcome.ts_ms)  # fresh: a later term of ours can extrapolate it
         self._loop.call_soon_threadsafe(self._applied_on_loop, index, outcome.events)
 
     def _on_restore(self, revision: int) -> None:

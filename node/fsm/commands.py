@@ -1,9 +1,18 @@
 """The versioned command envelope that travels through the Raft log.
 
-An envelope is one log entry: ``[FORMAT, ts_ms, term, [command, ...]]``,
-msgpack-encoded. The proposing leader stamps ``ts_ms`` (its expiry clock) and
-``term``; nothing inside ``apply`` reads a clock. Coalescing many commands into
-one envelope is how heartbeats and writes are group-committed.
+An envelope is one log entry: ``[FORMAT, ts_ms, term, [command, ...], held_ms]``,
+msgpack-encoded. The proposing leader stamps it; nothing inside ``apply``
+reads a clock:
+
+- ``ts_ms``: registry wall time, shown as ``registered_at``/``last_heartbeat``;
+- ``term``: the proposer's Raft term;
+- ``held_ms``: milliseconds since that leader's term began, on its monotonic
+  clock. Expiry runs on these alone (see registry.RegistryState), so no
+  node's wall clock, however wrong, can expire an instance.
+
+Format 1 (``[1, ts_ms, term, commands]``) still decodes, with ``held_ms =
+ts_ms``: old logs replay as they did. Coalescing many commands into one
+envelope is how heartbeats and writes are group-committed.
 
 Commands are positional lists whose first item is the type:
 
@@ -23,7 +32,7 @@ from dataclasses import dataclass
 
 import msgpack
 
-FORMAT = 1
+FORMAT = 2
 
 REGISTER = 1
 HEARTBEAT = 2
@@ -45,10 +54,13 @@ class Envelope:
     ts_ms: int
     term: int
     commands: tuple
+    held_ms: int
 
 
-def encode(ts_ms: int, term: int, commands) -> bytes:
-    return msgpack.packb([FORMAT, int(ts_ms), int(term), list(commands)], use_bin_type=True)
+def encode(ts_ms: int, term: int, commands, held_ms: int | None = None) -> bytes:
+    """``held_ms`` defaults to ``ts_ms``: a wall clock that only moves forwards (tests)."""
+    held = ts_ms if held_ms is None else held_ms
+    return msgpack.packb([FORMAT, int(ts_ms), int(term), list(commands), int(held)], use_bin_type=True)
 
 
 def decode(data: bytes) -> Envelope:
@@ -56,12 +68,14 @@ def decode(data: bytes) -> Envelope:
         raw = msgpack.unpackb(data, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types
         raise DecodeError(f"not msgpack: {exc}") from None
-    if not isinstance(raw, list) or len(raw) != 4 or raw[0] != FORMAT:
+    if not isinstance(raw, list) or (raw[:1], len(raw)) not in (([FORMAT], 5), ([1], 4)):
         raise DecodeError("unknown envelope format")
-    _, ts_ms, term, commands = raw
-    if type(ts_ms) is not int or type(term) is not int or not isinstance(commands, list):
+    ts_ms, term, commands = raw[1:4]
+    held_ms = raw[4] if raw[0] == FORMAT else ts_ms
+    if type(ts_ms) is not int or type(term) is not int or type(held_ms) is not int \
+            or not isinstance(commands, list):
         raise DecodeError("malformed envelope header")
-    return Envelope(ts_ms, term, tuple(commands))
+    return Envelope(ts_ms, term, tuple(commands), held_ms)
 
 
 def register(fields: dict) -> list:

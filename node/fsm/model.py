@@ -31,7 +31,9 @@ DEFAULT_DOWN_GRACE_MS = 60_000
 
 @dataclass(slots=True)
 class Instance:
-    """One registered instance. Times are integer milliseconds of the leader's clock."""
+    """One registered instance. Times are integer milliseconds: ``registered_at`` and
+    ``last_heartbeat`` of registry wall time, ``expires_at`` and ``down_since`` of
+    leader-held time (the expiry clock, see registry.py)."""
 
     name: str
     id: str
@@ -47,7 +49,7 @@ class Instance:
     status: str = UP  # reported, or DOWN once its ttl ran out
     registered_at: int = 0
     last_heartbeat: int = 0
-    expires_at: int = 0  # leader time after which it turns DOWN
+    expires_at: int = 0  # held time after which it turns DOWN
     down_since: int | None = None
     revision: int = 0
 

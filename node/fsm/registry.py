@@ -1,8 +1,18 @@
 """RegistryState: the replicated service map and its deterministic ``apply``.
 
 Every node applies the same envelopes in the same order and so holds the same
-state. Time enters only as the envelope's leader stamp; ``clock`` is the
-largest stamp seen, so it never moves backwards even across leader changes.
+state. Time enters only as the envelope's leader stamp, as two clocks:
+
+- ``clock``: registry wall time, the last envelope's ``ts_ms``. Only shown
+  (``registered_at``, ``last_heartbeat``); it decides nothing.
+- ``held``: *leader-held time*, the expiry clock. Within a term it advances
+  by the leader's monotonic ``held_ms``; at the first envelope of a newer
+  term it carries on from where it stood. So time in which no leader could
+  commit (an election, an outage without a majority) does not count against
+  any ttl: heartbeats lost then were lost through no fault of the instance.
+  And since no wall clock enters it, a leader whose clock is hours off can
+  neither expire nor keep alive anyone. An instance that stopped still goes
+  ``down`` after its ttl of committed time, however often leaders change.
 
 Revisions: ``revision`` grows by one for every change a watcher could see (an
 instance registered, updated, changing status, removed), so each change has
@@ -21,7 +31,7 @@ from . import model
 from .model import DOWN, UP, Instance
 from .validation import ValidationError, check_id, check_name, check_reported_status, validate_registration
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 
 # Event kinds of the watch stream (CONTRACT.md, Watch).
 REGISTERED, UPDATED, STATUS, DEREGISTERED, EXPIRED = (
@@ -42,6 +52,8 @@ class Outcome:
 
     results: list = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    ts_ms: int | None = None  # the envelope's stamp and term, when it decoded
+    term: int | None = None
 
 
 def error(code: str, message: str, field_name: str | None = None) -> dict:
@@ -57,10 +69,11 @@ class RegistryState:
         self.service_rev: dict[str, int] = {}  # kept after the last instance leaves
         self.members: dict[str, dict] = {}
         self.revision = 0
-        self.clock = 0
-        self.epoch = 0  # term of the latest tick: a new one means a new leader
-        self.epoch_started = 0  # leader time of that term's first tick
-        self._next_deadline = 0  # lower bound of the next expiry or removal
+        self.clock = 0  # wall ms of the last envelope
+        self.held = 0  # leader-held ms: the expiry clock
+        self.epoch = 0  # newest term seen in an envelope
+        self._held_base = 0  # held = _held_base + held_ms within ``epoch``
+        self._next_deadline = 0  # lower bound (held ms) of the next expiry or removal
         self._grace = model.DEFAULT_DOWN_GRACE_MS
         # Node-local, not replicated: bumped whenever anything a reader can see
         # changes, heartbeats included, so rendered lists can be cached exactly.
@@ -77,15 +90,24 @@ class RegistryState:
         except C.DecodeError as exc:
             out.results.append(error("bad_command", str(exc)))
             return out
-        now = self.clock = max(self.clock, env.ts_ms)
+        out.ts_ms, out.term = env.ts_ms, env.term
+        self._advance(env)
         for cmd in env.commands:
             try:
-                out.results.append(self._apply_one(cmd, now, env.term, out.events))
+                out.results.append(self._apply_one(cmd, env.ts_ms, env.term, out.events))
             except ValidationError as exc:
                 out.results.append(error(exc.code, exc.message, exc.field))
             except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
                 out.results.append(error("bad_command", f"malformed command: {exc}"))
         return out
+
+    def _advance(self, env: C.Envelope) -> None:
+        self.clock = env.ts_ms
+        if env.term > self.epoch:  # a new leader: carry on where the last committed stamp left off
+            self.epoch, self._held_base = env.term, self.held - env.held_ms
+        elif env.term == self.epoch:
+            self.held = max(self.held, self._held_base + env.held_ms)
+        # else: stamped by a deposed leader, whose time no longer counts
 
     def _apply_one(self, cmd, now: int, term: int, events: list[Event]):
         if not isinstance(cmd, list) or not cmd:
@@ -98,7 +120,7 @@ class RegistryState:
         if kind == C.DEREGISTER:
             return self._deregister(cmd[1], cmd[2], events)
         if kind == C.TICK:
-            return self._tick(now, term, cmd[1], events)
+            return self._tick(term, cmd[1], events)
         if kind == C.MEMBER:
             node_id, api, raft = (str(x) for x in cmd[1:4])
             # Copy-on-write: readers may cache lookups keyed on the dict's identity.
@@ -141,7 +163,7 @@ class RegistryState:
         inst.reported = inst.status = UP  # registering again means the instance restarted
         inst.down_since = None
         inst.last_heartbeat = now
-        inst.expires_at = now + ttl_ms
+        inst.expires_at = self.held + ttl_ms
         self._touch(inst.name)
         self._next_deadline = min(self._next_deadline, inst.expires_at)
         kind = None
@@ -165,8 +187,8 @@ class RegistryState:
         old_status = inst.status
         inst.status = inst.reported
         inst.down_since = None
-        inst.last_heartbeat = max(inst.last_heartbeat, now)
-        inst.expires_at = max(inst.expires_at, now + int(inst.ttl * 1000))
+        inst.last_heartbeat = now
+        inst.expires_at = max(inst.expires_at, self.held + int(inst.ttl * 1000))
         # A revived instance's deadline can be earlier than the bound computed
         # while it was down (its removal time): keep the bound a lower bound,
         # or this node would expire it later than a node that restored a snapshot.
@@ -198,23 +220,13 @@ class RegistryState:
             self._bump(inst)
         return inst
 
-    def _tick(self, now: int, term: int, down_grace_ms, events: list[Event]) -> dict:
+    def _tick(self, term: int, down_grace_ms, events: list[Event]) -> dict:
         grace = int(down_grace_ms)
         if term < self.epoch:
             # Proposed by a leader that has since been replaced: its view of
-            # time and liveness no longer counts.
+            # liveness no longer counts.
             return {"ok": True, "expired": 0, "removed": 0, "stale": True}
-        if term > self.epoch:
-            # A new leader: heartbeats sent while there was none may have been
-            # lost, so every live instance that heartbeated during the previous
-            # term gets a full ttl from this tick. Only those: an instance that
-            # stopped gets this grace once, or leaders changing more often
-            # than once a ttl would keep it alive for ever.
-            for inst in self.instances.values():
-                if inst.status != DOWN and inst.last_heartbeat >= self.epoch_started:
-                    inst.expires_at = max(inst.expires_at, now + int(inst.ttl * 1000))
-            self.epoch, self.epoch_started = term, now
-            self._next_deadline = 0
+        now = self.held
         if grace != self._grace:
             self._grace, self._next_deadline = grace, 0
         if now < self._next_deadline:
@@ -231,7 +243,7 @@ class RegistryState:
         expired = removed = 0
         for inst in sorted(due, key=lambda i: i.key):
             if inst.status != DOWN:
-                inst.status, inst.down_since = DOWN, now
+                inst.status, inst.down_since = DOWN, now  # held ms, like expires_at
                 self._bump(inst)
                 events.append(Event(self.revision, EXPIRED, inst.to_record(), "ttl"))
                 expired += 1
@@ -249,8 +261,9 @@ class RegistryState:
             "format": SNAPSHOT_FORMAT,
             "revision": self.revision,
             "clock": self.clock,
+            "held": self.held,
             "epoch": self.epoch,
-            "epoch_started": self.epoch_started,
+            "held_base": self._held_base,
             "service_rev": self.service_rev,
             "members": self.members,
             "instances": [i.to_wire() for _, i in sorted(self.instances.items())],
@@ -259,11 +272,13 @@ class RegistryState:
     def restore(self, data: bytes) -> None:
         """Replace all state with a snapshot's."""
         raw = msgpack.unpackb(data, raw=False)
-        if raw.get("format") != SNAPSHOT_FORMAT:
+        if raw.get("format") not in (1, SNAPSHOT_FORMAT):
             raise ValueError(f"unsupported snapshot format {raw.get('format')!r}")
         fresh = RegistryState()
         fresh.revision, fresh.clock, fresh.epoch = raw["revision"], raw["clock"], raw["epoch"]
-        fresh.epoch_started = raw.get("epoch_started", 0)
+        # Format 1 kept deadlines in wall ms and had no held clock: held = clock
+        # with base 0 is how its format-1 log entries keep applying.
+        fresh.held, fresh._held_base = raw.get("held", raw["clock"]), raw.get("held_base", 0)
         fresh.service_rev = dict(raw["service_rev"])
         fresh.members = {k: dict(v) for k, v in raw["members"].items()}
         for wire in raw["instances"]:
@@ -276,6 +291,7 @@ class RegistryState:
 
     def digest_view(self) -> tuple:
         """Everything that defines the state, for equality checks in tests and chaos runs."""
-        return (self.revision, self.clock, self.epoch, self.epoch_started, sorted(self.service_rev.items()),
+        return (self.revision, self.clock, self.held, self.epoch, self._held_base,
+                sorted(self.service_rev.items()),
                 sorted((k, sorted(v.items())) for k, v in self.members.items()),
                 [i.to_wire() for _, i in sorted(self.instances.items())])

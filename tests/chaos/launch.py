@@ -10,7 +10,7 @@ identities are untouched. uvloop is kept out because its sockets bypass
 
 ``CHAOS_TRACE`` (diagnosis, ``--trace-apply``): a file that gets one JSON line
 per state-machine call: ``apply`` with the Raft index, the envelope's digest,
-stamp and term, and revision/epoch/clock before and after; ``restore`` with
+stamp and term, and revision/epoch/clock/held before and after; ``restore`` with
 the snapshot's revision. ``python -m tests.chaos.trace DIR`` compares nodes.
 
 The node code is unchanged; this only wraps it from outside.
@@ -72,7 +72,7 @@ def install_trace(path: str) -> None:
 
     def apply(self, data):
         node = raft.get("node")
-        before = (self.revision, self.epoch, self.clock, self._next_deadline)
+        before = (self.revision, self.epoch, self.clock, self.held, self._next_deadline)
         outcome = original_apply(self, data)
         try:
             env = C.decode(data)
@@ -81,7 +81,7 @@ def install_trace(path: str) -> None:
             stamp = term = kinds = None
         write({"op": "apply", "index": node.raftLastApplied + 1 if node is not None else None,
                "digest": hashlib.sha1(bytes(data)).hexdigest()[:12], "ts": stamp, "term": term,
-               "kinds": kinds, "before": before, "after": (self.revision, self.epoch, self.clock),
+               "kinds": kinds, "before": before, "after": (self.revision, self.epoch, self.clock, self.held),
                "events": [[e.revision, e.kind, e.record["name"], e.record["id"]] for e in outcome.events]})
         return outcome
 
@@ -89,6 +89,7 @@ def install_trace(path: str) -> None:
         original_restore(self, data)
         node = raft.get("node")
         write({"op": "restore", "revision": self.revision, "epoch": self.epoch, "clock": self.clock,
+               "held": self.held,
                "last_applied": node.raftLastApplied if node is not None else None})
 
     adapter.RaftNode.__init__, RegistryState.apply, RegistryState.restore = init, apply, restore

@@ -9,8 +9,8 @@ stopped heartbeating is never marked down: in the 10-minute chaos run
 453 s all stayed ``up`` until the faults ended at 600 s. Here: ttl 3 s, no
 heartbeat at all, a leader change every ~2 s for 15 s. A grace of the
 leaderless gap (not a whole ttl) would keep the protection without the
-starvation. Fixed: only instances that heartbeated during the previous term get the
-new-term grace, so one that stopped gets it at most once.
+starvation. Fixed for good by leader-held time (docs/architecture.md, "The
+expiry clock"): only the leaderless gaps are not counted, never a whole ttl.
 """
 
 import os

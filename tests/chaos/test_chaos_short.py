@@ -24,10 +24,10 @@ TRACE = os.environ.get("CHAOS_TRACE_APPLY") == "1"  # nodes trace every apply (p
 def test_short_chaos_run_has_no_violations_and_the_checkers_can_fail(tmp_path):
     out = str(tmp_path / f"chaos-seed-{SEED}")
     print(f"\nchaos seed {SEED} (replay: CHAOS_SEED={SEED} pytest {__file__} -s), histories in {out}")
-    # refuse_limit 3.0: 2 s + slack for a loaded CI machine. clock_sign -1: the clock fault sets a slow
-    # clock only, while a fast one is an open bug (test_bug_clock_skewed_leader.py) that would fail CI.
+    # refuse_limit 3.0: 2 s + slack for a loaded CI machine. clock_sign +1: the clock fault sets a
+    # fast clock, the direction that used to expire and remove instances early.
     cfg = RunConfig(seed=SEED, duration=50.0, schedule="short", out_dir=out, mode=MODE, refuse_limit=3.0,
-                    clock_sign=-1, trace_apply=TRACE)
+                    clock_sign=1, trace_apply=TRACE)
     data, results = ChaosRun(cfg).execute()
     text = summary(data, results, out)
     print(text)

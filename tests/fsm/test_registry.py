@@ -76,28 +76,33 @@ def test_heartbeat_revives_a_down_instance():
     assert apply(s, 6500, C.tick(GRACE)).results[0]["expired"] == 0
 
 
-def test_new_leader_term_gives_live_instances_a_fresh_ttl():
+def held(state, wall, held_ms, *cmds, term):
+    """An envelope as a real leader stamps it: wall time, and ms since its term began."""
+    return state.apply(C.encode(wall, term, list(cmds), held_ms))
+
+
+def test_time_without_a_leader_does_not_count_against_ttls():
     s = RegistryState()
-    apply(s, 0, C.tick(GRACE), term=1)
-    apply(s, 0, reg(ttl=2))
-    # The old leader died at t=1s; the new one ticks first at t=5s: the
-    # heartbeats sent in between may have been lost, so nobody expires yet.
-    out = apply(s, 5000, C.tick(GRACE), term=2)
-    assert out.results[0]["expired"] == 0 and s.epoch == 2
-    assert apply(s, 7001, C.tick(GRACE), term=2).results[0]["expired"] == 1
+    held(s, 0, 0, C.tick(GRACE), term=1)
+    held(s, 0, 0, reg(ttl=2), term=1)
+    held(s, 1000, 1000, C.tick(GRACE), term=1)  # the old leader's last commit, then a minute without majority
+    out = held(s, 61_000, 5, C.tick(GRACE), term=2)
+    assert out.results[0]["expired"] == 0 and s.epoch == 2 and s.held == 1000 and s.clock == 61_000
+    assert held(s, 62_005, 1005, C.tick(GRACE), term=2).results[0]["expired"] == 0  # exactly ttl: not yet
+    assert held(s, 62_006, 1006, C.tick(GRACE), term=2).results[0]["expired"] == 1
 
 
 def test_leader_churn_does_not_postpone_expiry_for_ever():
     s = RegistryState()
-    apply(s, 0, reg(ttl=3))
+    held(s, 0, 0, reg(ttl=3), term=1)
     expired_at = None
-    for step in range(1, 20):  # a new leader every 2 s, no heartbeats at all
-        out = apply(s, step * 2000, C.tick(GRACE), term=step)
-        if out.results[0]["expired"]:
-            expired_at = step * 2000
-            break
-    # One grace at most (the first new term), then it expires: 2 s + ttl, seen at the next tick.
-    assert expired_at is not None and expired_at <= 2000 + 3000 + 2000
+    for term in range(1, 20):  # a new leader every 2 s, each ticking every second; no heartbeats at all
+        for t in (0, 1000, 2000):
+            wall = (term - 1) * 2500 + t
+            if held(s, wall, t, C.tick(GRACE), term=term).results[0]["expired"]:
+                expired_at = expired_at or s.held
+    # Only committed leader time counts: 3 s of it, seen at the next tick.
+    assert expired_at is not None and expired_at <= 3000 + 1000
 
 
 def test_tick_from_a_deposed_leader_changes_nothing():
@@ -105,15 +110,23 @@ def test_tick_from_a_deposed_leader_changes_nothing():
     apply(s, 0, C.tick(GRACE), term=3)
     apply(s, 0, reg(ttl=1))
     out = apply(s, 10_000, C.tick(GRACE), term=2)
-    assert out.results[0].get("stale") and s.instances[("web", "w1")].status == "up"
+    assert out.results[0].get("stale") and s.instances[("web", "w1")].status == "up" and s.held == 0
 
 
-def test_clock_never_moves_backwards():
+def test_a_leader_wall_clock_hours_off_neither_expires_nor_removes_anyone():
     s = RegistryState()
-    apply(s, 10_000, reg())
-    apply(s, 5_000, C.heartbeat("web", "w1"))
-    assert s.clock == 10_000
-    assert s.instances[("web", "w1")].last_heartbeat == 10_000
+    held(s, 1000, 0, reg(iid="down", ttl=1), reg(iid="live", ttl=60), term=1)
+    held(s, 3000, 2000, C.tick(GRACE), term=1)
+    assert s.instances[("web", "down")].status == "down"
+    hour = 3_600_000
+    # A new leader whose wall clock is an hour fast, then one with a right clock again.
+    for term, wall in ((2, 3500 + hour), (3, 3600)):
+        for t in (0, 1000):
+            out = held(s, wall + t, t, C.tick(GRACE), term=term)
+            assert out.results[0] == {"ok": True, "expired": 0, "removed": 0}
+    assert s.instances[("web", "live")].status == "up" and s.held == 4000
+    out = held(s, 4600, 1000, C.heartbeat("web", "live"), term=3)
+    assert out.results[0]["record"]["last_heartbeat"] == "1970-01-01T00:00:04.600Z"  # shown as stamped
 
 
 def test_bad_commands_are_rejected_without_changing_state():
@@ -124,7 +137,7 @@ def test_bad_commands_are_rejected_without_changing_state():
     assert [r["error"] for r in out.results] == ["invalid", "bad_command", "bad_command", "bad_command",
                                                   "invalid", "required"]
     assert out.results[0]["field"] == "name" and out.results[4]["field"] == "ttl"
-    assert s.digest_view()[3:] == before[3:] and s.revision == 0
+    assert s.digest_view()[5:] == before[5:] and s.revision == 0
 
 
 def test_batch_results_line_up_with_commands():
