@@ -33,7 +33,7 @@ class _Batch:
 class Proposer:
     """Leader-side batching. ``stamp()`` returns (ts_ms, term, held_ms) for a new entry."""
 
-    def __init__(self, raft, stamp, max_inflight: int, batch_max: int, timeout: float):
+    def __init__(self, raft, stamp, max_inflight: int, batch_max: int, timeout: float, handoff=None):
         self._raft, self._stamp = raft, stamp
         self._max_inflight, self._batch_max, self._timeout = max_inflight, batch_max, timeout
         self._pending: list = []
@@ -42,6 +42,7 @@ class Proposer:
         self._barrier: asyncio.Future | None = None  # a NOOP not yet submitted
         self._unsent: set[asyncio.Future] = set()  # queued, not yet handed to Raft
         self._loop = asyncio.get_running_loop()
+        self._handoff = handoff or self._loop.call_soon_threadsafe  # tick thread -> loop
 
     def propose(self, command: list) -> asyncio.Future:
         """Future of ``(index, result)`` for one command, settled within ``timeout`` of now."""
@@ -79,8 +80,7 @@ class Proposer:
             envelope = C.encode(ts_ms, term, [c for c, _ in live], held_ms)
             self._inflight += 1
             batch.timer = self._loop.call_later(self._timeout, self._expire, batch)
-            self._raft.submit(envelope, lambda res, err, b=batch: self._loop.call_soon_threadsafe(
-                self._complete, b, res, err))
+            self._raft.submit(envelope, lambda res, err, b=batch: self._handoff(self._complete, b, res, err))
 
     def _complete(self, batch: _Batch, res, err) -> None:
         if batch.done:

@@ -24,6 +24,7 @@ from ..fsm import commands as C
 from ..fsm.registry import RegistryState
 from .adapter import RaftNode, RaftStatus
 from .clock import LeaderClock, Ticker
+from .handoff import LoopHandoff
 from .forwarder import Forwarder
 from .proposer import Proposer
 
@@ -54,6 +55,7 @@ class Store:
         self._seq = itertools.count()
         self._applied = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._handoff: LoopHandoff | None = None
         self._raft: RaftNode | None = None
         self._proposer: Proposer | None = None
         self._forwarder = Forwarder(cfg.cluster_secret)
@@ -68,12 +70,13 @@ class Store:
     # ---- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._handoff = LoopHandoff(self._loop)
         await self._forwarder.start()
         # SyncObj's constructor binds and replays the journal; keep it off the loop.
         self._raft = await self._loop.run_in_executor(None, lambda: RaftNode(
             self.cfg, self.fsm, self.lock, self._on_applied, self._on_restore))
         self._proposer = Proposer(self._raft, self._stamp, self.cfg.max_inflight,
-                                  self.cfg.batch_max, self.cfg.propose_timeout)
+                                  self.cfg.batch_max, self.cfg.propose_timeout, self._handoff)
         self._ticker.start()
 
     async def stop(self) -> None:
@@ -322,11 +325,11 @@ class Store:
         raft = self._raft  # None while pysyncobj's constructor already applies entries
         if raft is not None and outcome.term is not None and outcome.term == raft.raftCurrentTerm:
             self._clock.observe(outcome.ts_ms)  # fresh: a later term of ours can extrapolate it
-        self._loop.call_soon_threadsafe(self._applied_on_loop, index, outcome.events)
+        self._handoff(self._applied_on_loop, index, outcome.events)
 
     def _on_restore(self, revision: int) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._restored_on_loop, revision)
+        if self._handoff is not None:
+            self._handoff(self._restored_on_loop, revision)
 
     # ---- back on the loop ----------------------------------------------------
     def _applied_on_loop(self, index: int, events: list) -> None:
