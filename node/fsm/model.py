@@ -94,6 +94,7 @@ class Instance:
                    list(w[8]), float(w[9]), w[10], w[11], w[12], w[13], w[14], w[15], w[16])
 
 
+@functools.lru_cache(maxsize=16384)  # a batch of heartbeats shares one stamp; registrations keep theirs
 def iso_ms(ms: int) -> str:
     """Format leader milliseconds as RFC 3339 UTC with millisecond precision."""
     return _iso_second(ms // 1000) + f"{ms % 1000:03d}Z"

@@ -157,9 +157,9 @@ class RegistryState:
             self.instances[key] = inst
             self.services.setdefault(key[0], {})[key[1]] = inst
         old_spec, old_status = (None if created else inst.spec()), inst.status
-        for name in ("version", "address", "port", "interfaces", "tags", "metadata",
-                     "dependencies", "ttl"):
-            setattr(inst, name, fields[name])
+        inst.version, inst.address, inst.port = fields["version"], fields["address"], fields["port"]
+        inst.interfaces, inst.tags, inst.metadata = fields["interfaces"], fields["tags"], fields["metadata"]
+        inst.dependencies, inst.ttl = fields["dependencies"], fields["ttl"]
         inst.reported = inst.status = UP  # registering again means the instance restarted
         inst.down_since = None
         inst.last_heartbeat = now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _SEMVER = re.compile(
@@ -10,6 +11,7 @@ _SEMVER = re.compile(
 _CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<|=|\^|~)?\s*(\S+)\s*$")
 
 
+@functools.lru_cache(maxsize=4096)  # a fleet runs few distinct versions; every apply parses one
 def parse_version(text: str) -> tuple | None:
     """Return a sortable key for a semantic version, or None when it is not one.
 

@@ -20,6 +20,7 @@ IFACE_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CLIENT_FIELDS = ("name", "id", "version", "address", "port", "interfaces", "tags",
                  "metadata", "dependencies", "ttl")
 SERVER_FIELDS = ("status", "registered_at", "last_heartbeat", "revision")
+_CLIENT_SET = frozenset(CLIENT_FIELDS)
 
 
 class ValidationError(ValueError):
@@ -44,44 +45,56 @@ def check_id(value, field: str = "id") -> str:
     return value
 
 
-def _str_list(value, field: str, max_items: int, item_check) -> list[str]:
+# Every registration passes here on the receiving node and again in every
+# node's apply, so the checks are predicates and the dotted field names of
+# error messages are only built for the item that failed.
+
+def _str_list(value, field: str, max_items: int, item_ok, what: str) -> list[str]:
     if not isinstance(value, list):
         raise ValidationError(field, f"{field} must be a list of strings")
     if len(value) > max_items:
         raise ValidationError(field, f"{field} holds at most {max_items} items")
-    out: list[str] = []
     for i, item in enumerate(value):
-        item_check(item, f"{field}[{i}]")
-        if item not in out:  # duplicates carry no meaning; keep first-seen order
-            out.append(item)
-    return out
+        if not item_ok(item):
+            raise ValidationError(f"{field}[{i}]", f"{field}[{i}] {what}")
+    if len(set(value)) == len(value):
+        return list(value)
+    return list(dict.fromkeys(value))  # duplicates carry no meaning; keep first-seen order
 
 
-def _tag(item, field: str) -> None:
-    if not isinstance(item, str) or not 1 <= len(item) <= model.MAX_TAG_LEN:
-        raise ValidationError(field, f"{field} must be a string of 1..{model.MAX_TAG_LEN} chars")
+def _tag_ok(item) -> bool:
+    return type(item) is str and 1 <= len(item) <= model.MAX_TAG_LEN
 
 
-def _str_map(value, field: str, max_items: int, key_check, max_value: int) -> dict[str, str]:
+def _name_ok(item) -> bool:
+    return type(item) is str and NAME_RE.match(item) is not None
+
+
+def _str_map(value, field: str, max_items: int, key_ok, key_what: str, max_value: int) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValidationError(field, f"{field} must be an object of strings")
     if len(value) > max_items:
         raise ValidationError(field, f"{field} holds at most {max_items} entries")
     for k, v in value.items():
-        key_check(k, f"{field}.{k}" if isinstance(k, str) else field)
-        if not isinstance(v, str) or len(v) > max_value:
+        if not key_ok(k):
+            raise ValidationError(f"{field}.{k}" if isinstance(k, str) else field, key_what)
+        if type(v) is not str or len(v) > max_value:
             raise ValidationError(f"{field}.{k}", f"{field}.{k} must be a string of at most {max_value} chars")
     return dict(value)
 
 
-def _meta_key(k, field: str) -> None:
-    if not isinstance(k, str) or not 1 <= len(k) <= model.MAX_META_KEY:
-        raise ValidationError(field, f"metadata keys must be strings of 1..{model.MAX_META_KEY} chars")
+def _meta_key_ok(k) -> bool:
+    return type(k) is str and 1 <= len(k) <= model.MAX_META_KEY
 
 
-def _iface_key(k, field: str) -> None:
-    if not isinstance(k, str) or not IFACE_NAME_RE.match(k):
-        raise ValidationError(field, f"interface names must match {IFACE_NAME_RE.pattern}")
+def _iface_key_ok(k) -> bool:
+    return type(k) is str and IFACE_NAME_RE.match(k) is not None
+
+
+_TAG_WHAT = f"must be a string of 1..{model.MAX_TAG_LEN} chars"
+_NAME_WHAT = f"must match {NAME_RE.pattern}"
+_META_KEY_WHAT = f"metadata keys must be strings of 1..{model.MAX_META_KEY} chars"
+_IFACE_KEY_WHAT = f"interface names must match {IFACE_NAME_RE.pattern}"
 
 
 def validate_registration(body) -> dict:
@@ -92,11 +105,12 @@ def validate_registration(body) -> dict:
     """
     if not isinstance(body, dict):
         raise ValidationError(None, "body must be a JSON object")
-    for key in body:
-        if key in SERVER_FIELDS:
-            raise ValidationError(key, f"{key} is set by the server", "read_only")
-        if key not in CLIENT_FIELDS:
-            raise ValidationError(str(key), f"unknown field {key!r}", "unknown_field")
+    if not _CLIENT_SET.issuperset(body):
+        for key in body:
+            if key in SERVER_FIELDS:
+                raise ValidationError(key, f"{key} is set by the server", "read_only")
+            if key not in _CLIENT_SET:
+                raise ValidationError(str(key), f"unknown field {key!r}", "unknown_field")
     if "name" not in body:
         raise ValidationError("name", "name is required", "required")
     out: dict = {"name": check_name(body["name"])}
@@ -116,12 +130,12 @@ def validate_registration(body) -> dict:
         raise ValidationError("port", "port must be an integer in 0..65535")
     out["port"] = port
     out["interfaces"] = _str_map(body.get("interfaces", {}), "interfaces", model.MAX_INTERFACES,
-                                 _iface_key, model.MAX_INTERFACE_LEN)
-    out["tags"] = _str_list(body.get("tags", []), "tags", model.MAX_TAGS, _tag)
-    out["metadata"] = _str_map(body.get("metadata", {}), "metadata", model.MAX_META,
-                               _meta_key, model.MAX_META_VALUE)
-    out["dependencies"] = _str_list(body.get("dependencies", []), "dependencies",
-                                    model.MAX_DEPENDENCIES, check_name)
+                                 _iface_key_ok, _IFACE_KEY_WHAT, model.MAX_INTERFACE_LEN)
+    out["tags"] = _str_list(body.get("tags", []), "tags", model.MAX_TAGS, _tag_ok, _TAG_WHAT)
+    out["metadata"] = _str_map(body.get("metadata", {}), "metadata", model.MAX_META, _meta_key_ok,
+                               _META_KEY_WHAT, model.MAX_META_VALUE)
+    out["dependencies"] = _str_list(body.get("dependencies", []), "dependencies", model.MAX_DEPENDENCIES,
+                                    _name_ok, _NAME_WHAT)
     ttl = body.get("ttl", model.DEFAULT_TTL)
     if type(ttl) not in (int, float) or not math.isfinite(ttl) or not model.MIN_TTL <= ttl <= model.MAX_TTL:
         raise ValidationError("ttl", f"ttl must be a number of seconds in {model.MIN_TTL:g}..{model.MAX_TTL:g}")
