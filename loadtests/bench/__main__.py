@@ -29,7 +29,7 @@ from pathlib import Path
 
 from tests.support.watcher import Watcher
 
-from . import failover, lua, profile, report, scenarios, targets, tools, wrk
+from . import cpu, failover, lua, profile, report, scenarios, targets, tools, wrk
 from .scenarios import HB_PREFIX, HB_SERVICE, READ_SERVICE, Env, Scenario
 
 
@@ -75,13 +75,15 @@ def measure(sc: Scenario, wrk_path: str, args, workdir: str, pids: dict | None =
     spies = []
     if args.profile and pids and sc.system == "manifest" and not one:
         spies = profile.start(pids, args.duration, Path(args.out) / "profiles", sc.key)
+    servers = (getattr(args, "server_pids", None) or {}).get(sc.system, [])
+    cpu_before = cpu.seconds(servers)
     res = wrk.run(wrk_path, sc.urls, wrk.script(sc.script), threads=1 if one else args.threads,
                   connections=1 if one else args.connections,
                   duration=args.latency_duration if one else args.duration,
                   tag=sc.key.replace(".", "")[-12:] + str(int(time.time()) % 100000),
                   rate=None if one else args.rate, workdir=workdir)
     out = {"system": sc.system, "kind": sc.kind, "description": sc.description, "target": sc.target,
-           **res.to_dict()}
+           **res.to_dict(), **cpu.per_request(cpu_before, cpu.seconds(servers), res.requests, res.duration_s)}
     if res.requests and out["error_count"] > 0.01 * res.requests:
         out["warning"] = f"{out['error_count']} errors in {res.requests} requests"
     if spies:
@@ -131,6 +133,7 @@ def start_all(args, tmp: Path, etcd_path: str | None, started: list):
     cluster.wait_for_replication()
     log(f"seeded {n} instances of {READ_SERVICE} ({HB_SERVICE} is seeded just before its scenario)")
     env = Env(leader.url, follower.url, cluster.urls, args.heartbeat_instances, bare.url)
+    args.server_pids = {"manifest": [n.proc.pid for n in cluster.nodes], "aiohttp": [bare.proc.pid]}
     etcd = None
     if etcd_path:
         etcd_dir = Path(tempfile.mkdtemp(prefix="etcd-", dir="/dev/shm")) if args.etcd_tmpfs else tmp / "etcd"
@@ -141,6 +144,7 @@ def start_all(args, tmp: Path, etcd_path: str | None, started: list):
         env.etcd_leader, env.etcd_follower = e_leader.url, etcd.followers()[0].url
         etcd.put_prefix(scenarios.ETCD_READ_PREFIX, 10, json.dumps(_record(), separators=(",", ":")))
         env.lease_ids = etcd.grant_leases(args.heartbeat_instances, ttl=3600)
+        args.server_pids["etcd"] = [m.proc.pid for m in etcd.members]
         log(f"etcd: leader {e_leader.url}; seeded 10 keys, {len(env.lease_ids)} leases (data in {etcd_dir})")
     return bare, cluster, etcd, env
 
@@ -165,7 +169,8 @@ def run_scenarios(args, env: Env, cluster, wrk_path: str, workdir: str, results:
         r = results[sc.key]
         if "rps" in r:
             log(f"    {r['rps']:.0f} req/s, p50 {r['latency_ms'].get('p50', 0):.2f} ms, "
-                f"p99 {r['latency_ms'].get('p99', 0):.2f} ms, errors {r['error_count']}"
+                f"p99 {r['latency_ms'].get('p99', 0):.2f} ms, errors {r['error_count']}, "
+                f"{r.get('cpu_us_per_req')} CPU us/req on {r.get('cpu_cores')} cores"
                 + (f", down {r['down']}" if "down" in r else ""))
         else:
             log(f"    {r}")

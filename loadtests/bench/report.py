@@ -87,19 +87,21 @@ def evaluate(results: dict) -> list[dict]:
 
 
 def table(results: dict, targets: list[dict]) -> str:
-    lines = [f"{'scenario':42} {'target':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  issue ref",
-             "-" * 96]
+    lines = [f"{'scenario':42} {'target':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+             f"{'cpu us/req':>10}  issue ref", "-" * 107]
     for key, r in results.items():
         if key.startswith("failover."):
             continue
         if "skipped" in r or "error" in r:
-            lines.append(f"{key:42} {'':8} {'-':>9} {'-':>8} {'-':>8} {'-':>7}  "
+            lines.append(f"{key:42} {'':8} {'-':>9} {'-':>8} {'-':>8} {'-':>7} {'-':>10}  "
                          f"{r.get('skipped') or r.get('error')}")
             continue
         lat = r.get("latency_ms", {})
         ref = ISSUE_FIGURES.get(key, "")
+        cpu_us = r.get("cpu_us_per_req")
         lines.append(f"{key:42} {r.get('target', ''):8} {r['rps']:>9.0f} {lat.get('p50', 0):>8.2f} "
-                     f"{lat.get('p99', 0):>8.2f} {r.get('error_count', 0):>7}{'!' if 'warning' in r else ' '} {ref}"
+                     f"{lat.get('p99', 0):>8.2f} {r.get('error_count', 0):>7}{'!' if 'warning' in r else ' '}"
+                     f"{'-' if cpu_us is None else f'{cpu_us:.0f}':>10} {ref}"
                      + (f"  down={r['down']}" if "down" in r else ""))
     for key in ("failover.manifest", "failover.etcd"):
         r = results.get(key)
