@@ -4,25 +4,30 @@ Each event is ``id: <revision>``, ``event: <kind>``, ``data: <record JSON>``
 (plus ``"reason"`` for expired/deregistered). A watcher resumes with
 ``since=`` or ``Last-Event-ID`` on any node. When it asks for a revision
 older than this node's history, it first gets ``event: reset`` with the
-full current list, then the changes after it. Idle streams cost a parked
-future; keep-alive comments keep proxies from cutting them.
+full current list, then the changes after it.
+
+A stream's task replays from the history until it has caught up, then
+subscribes to the ChangeHub and parks: from there the hub writes new events
+(and the node's shared keep-alive comments) straight to the socket. An idle
+stream costs a parked future and no timer. The task takes over again for a
+reset, a reader too slow to keep up, a closed connection or shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import orjson
-
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from .. import errors
 from ..fsm import query as Q
 from ..fsm.query import Query
 from ..fsm.validation import NAME_RE
+from .history import EventRing, sse_frame
 from .keys import CHANGES, CONFIG, HISTORY, STORE
 
 _ALLOWED = {"since", "name"}
+KEEPALIVE = b": keep-alive\n\n"
 
 
 def _parse(request: web.Request) -> tuple[int | None, str | None]:
@@ -44,13 +49,68 @@ def _parse(request: web.Request) -> tuple[int | None, str | None]:
     return since, name
 
 
-def _frame(revision: int, kind: str, data: dict) -> bytes:
-    return f"id: {revision}\nevent: {kind}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
 
 
-def _event_frame(ev) -> bytes:
-    data = ev.record if ev.reason is None else {**ev.record, "reason": ev.reason}
-    return _frame(ev.revision, ev.kind, data)
+_KEEPALIVE_CHUNK = _chunk(KEEPALIVE)
+
+
+class _Stream:
+    """One watch stream, as the hub sees it while its task is parked."""
+
+    __slots__ = ("service", "last", "_ring", "_request", "_chunked", "_parked")
+
+    def __init__(self, service: str | None, last: int, ring: EventRing, request: web.Request, chunked: bool):
+        self.service, self.last = service, last
+        self._ring, self._request, self._chunked = ring, request, chunked
+        self._parked: asyncio.Future | None = None
+
+    def _writable(self):
+        # aiohttp's flow control: past the transport's high-water mark the
+        # task must write (and wait for the reader) through the response.
+        transport = self._request.transport
+        if transport is None or transport.is_closing() or self._request.protocol.writing_paused:
+            return None
+        return transport
+
+    def push(self, events: list) -> bool:
+        transport = self._writable()
+        if transport is None:
+            return False
+        data = self._ring.frames(events)
+        # The response was prepared chunked (HTTP/1.1): frame our own chunks,
+        # as aiohttp's writer would, and write them to the socket at once.
+        try:
+            transport.write(_chunk(data) if self._chunked else data)
+        except (OSError, RuntimeError):
+            return False  # this runs inside the store's listener: never let it raise
+        self.last = events[-1].revision
+        return True
+
+    def keepalive(self) -> bool:
+        transport = self._request.transport
+        if transport is None or transport.is_closing():
+            return False  # the task ends the stream
+        if not self._request.protocol.writing_paused:  # a paused stream has data on its way
+            try:
+                transport.write(_KEEPALIVE_CHUNK if self._chunked else KEEPALIVE)
+            except (OSError, RuntimeError):
+                return False
+        return True
+
+    def wake(self) -> None:
+        if self._parked is not None and not self._parked.done():
+            self._parked.set_result(None)
+
+    async def park(self, hub, keepalive: float) -> None:
+        self._parked = asyncio.get_running_loop().create_future()
+        hub.subscribe(self, keepalive)
+        try:
+            await self._parked
+        finally:
+            hub.unsubscribe(self)
+            self._parked = None
 
 
 async def watch(request: web.Request) -> web.StreamResponse:
@@ -60,24 +120,31 @@ async def watch(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no", "X-Manifest-Index": str(ring.head)})
+    if request.version >= HttpVersion11:
+        resp.enable_chunked_encoding()  # aiohttp would anyway; the hub relies on it
     await resp.prepare(request)
     await resp.write(b"retry: 1000\n\n")
-    last = ring.head if since is None else since
+    stream = _Stream(name, ring.head if since is None else since, ring, request, resp.chunked)
     try:
         while not hub.closed:
-            if not ring.covers(last):
-                last = await _reset(resp, store, name)
+            if not ring.covers(stream.last):
+                stream.last = await _reset(resp, store, name)
                 continue
-            events = ring.after(last, name)
-            if events:
-                await resp.write(b"".join(_event_frame(ev) for ev in events))
-                last = events[-1].revision
+            data, stream.last = ring.replay(stream.last, name)
+            if data:
+                await resp.write(data)
                 continue
             # Filtered watchers only look at their service; everything else
             # can move ``last`` forward without sending anything.
-            last = max(last, ring.head) if name is not None else last
-            if not await hub.wait(name, keepalive):
-                await resp.write(b": keep-alive\n\n")
+            if name is not None:
+                stream.last = max(stream.last, ring.head)
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                break
+            if request.protocol.writing_paused:
+                await request.writer.drain()  # a slow reader: wait for it here, not in the hub
+                continue
+            await stream.park(hub, keepalive)
     except (ConnectionResetError, asyncio.CancelledError):
         pass  # the watcher went away, or the node is shutting down
     return resp
@@ -89,5 +156,5 @@ async def _reset(resp: web.StreamResponse, store, name: str | None) -> int:
         return records, state.revision
 
     records, revision = store.read(snapshot)
-    await resp.write(_frame(revision, "reset", {"instances": records, "revision": revision}))
+    await resp.write(sse_frame(revision, "reset", {"instances": records, "revision": revision}))
     return revision
