@@ -40,8 +40,9 @@ async def read_body(request: web.Request, max_body: int, required: bool = True):
 
 
 def wants_msgpack(request: web.Request) -> bool:
-    accept = request.headers.get("Accept", "")
-    return any(t in accept for t in _MSGPACK_TYPES)
+    accept = request.headers.get("Accept")
+    # Every msgpack type contains "msgpack": one substring test decides most requests.
+    return accept is not None and "msgpack" in accept and any(t in accept for t in _MSGPACK_TYPES)
 
 
 def dumps(obj, as_msgpack: bool) -> bytes:

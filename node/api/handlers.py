@@ -14,7 +14,13 @@ from ..fsm import commands as C
 from ..fsm import query as Q
 from ..fsm.validation import ValidationError, check_id, check_name, check_reported_status, validate_registration
 from . import codec, params
-from .keys import CHANGES, CONFIG, METRICS, RENDERED, STORE
+from .keys import CHANGES, CONFIG, METRICS, READ_HEADERS, RENDERED, STORE
+from .render_cache import ListRead
+
+# A list body kept whole for repeated reads, at most: a larger one would be a
+# second copy of the cached instances, and joining them again costs little
+# next to sending them.
+_KEEP_BODY = 64 << 10
 
 
 def _validation(exc: ValidationError) -> errors.InvalidInput:
@@ -33,15 +39,6 @@ def _path_key(request: web.Request) -> tuple[str, str]:
         return _path_name(request), check_id(request.match_info["id"])
     except ValidationError as exc:
         raise _validation(exc) from None
-
-
-def _read_headers(store, index: int) -> dict:
-    st = store.status()
-    return {
-        "X-Manifest-Index": str(index),
-        "X-Manifest-Leader": st.leader_api or "",
-        "X-Manifest-Last-Contact": str(st.last_contact_ms if st.last_contact_ms is not None else -1),
-    }
 
 
 def _ok(result: dict) -> dict:
@@ -114,49 +111,84 @@ async def _blocking(request: web.Request, rp: params.ReadParams, service: str | 
         await hub.wait(service, remaining)
 
 
+def _list_read(request: web.Request, by_name: bool) -> tuple[str | None, ListRead]:
+    """The service name and parsed query string, parsed and validated once per distinct pair."""
+    cache = request.app[RENDERED]
+    name = request.match_info["name"] if by_name else None
+    key = (name, request.rel_url.raw_query_string)
+    read = cache.read(key)
+    if read is None:
+        if by_name:
+            name = _path_name(request)
+        q = request.query
+        read = ListRead(params.read_params(q), params.list_query(q, name=name))
+        if read.params.index is None:  # blocking reads carry ever-new indexes: not worth keeping
+            cache.add_read(key, read)
+    return name, read
+
+
 async def list_services(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    rp = params.read_params(request.query)
-    query = params.list_query(request.query)
-    await store.sync(rp.linearizable)
-    await _blocking(request, rp, None, lambda: store.fsm.revision)
-    return _render_list(request, store, query, lambda s: s.revision)
+    _, read = _list_read(request, by_name=False)
+    rp = read.params
+    if rp.linearizable:
+        await store.sync(True)
+    if rp.index is not None:
+        await _blocking(request, rp, None, lambda: store.fsm.revision)
+    return _render_list(request, store, read, None)
 
 
 async def get_service(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    name = _path_name(request)
-    rp = params.read_params(request.query)
-    query = params.list_query(request.query, name=name)
-    await store.sync(rp.linearizable)
-    await _blocking(request, rp, name, lambda: store.fsm.service_rev.get(name, 0))
-    if not store.read(lambda s: Q.service_known(s, name)):
-        raise errors.NotFound(f"no service {name!r} was ever registered")
-    return _render_list(request, store, query, lambda s: s.service_rev.get(name, 0))
+    name, read = _list_read(request, by_name=True)
+    rp = read.params
+    if rp.linearizable:
+        await store.sync(True)
+    if rp.index is not None:
+        await _blocking(request, rp, name, lambda: store.fsm.service_rev.get(name, 0))
+    return _render_list(request, store, read, name)
 
 
-def _render_list(request, store, query, index_of) -> web.Response:
+def _list_state(state, name: str | None) -> tuple[int, int, int | None]:
+    """(view key, revision, index) of a list; index None: the service was never registered."""
+    revision = state.revision
+    return state.view_key(name), revision, revision if name is None else state.service_rev.get(name)
+
+
+def _render_list(request, store, read: ListRead, name: str | None) -> web.Response:
     as_msgpack = codec.wants_msgpack(request)
-    cache = request.app[RENDERED]
+    seen = store.read(lambda s: _list_state(s, name))
+    last = read.last[as_msgpack]
+    if last is not None and last[0] == seen:
+        body = last[1]
+    elif seen[2] is not None:
+        seen, body = _render_body(request.app[RENDERED], store, read.query, name, as_msgpack)
+        if len(body) <= _KEEP_BODY:
+            read.last[as_msgpack] = (seen, body)
+    index = seen[2]
+    if index is None:
+        raise errors.NotFound(f"no service {name!r} was ever registered")
+    return web.Response(body=body, headers=request.app[READ_HEADERS](index, as_msgpack))
 
+
+def _render_body(cache, store, query, name: str | None, as_msgpack: bool) -> tuple[tuple, bytes]:
     def run(state):
-        index = index_of(state)
-        key = (query, state.view_key(query.name), as_msgpack)
+        seen = _list_state(state, name)
+        key = (query, seen[0], as_msgpack)
         hit = cache.get(key)
         if hit is None:
             records, more = Q.run(state, query)
-            return key, None, records, more, index, state.revision
-        return key, hit, None, None, index, state.revision
+            return seen, key, None, records, more
+        return seen, key, hit, None, None
 
-    key, hit, records, more, index, revision = store.read(run)
+    seen, key, hit, records, more = store.read(run)
     if hit is None:
         # Serialize outside the state lock; the records are fresh dicts.
         cursor = params.encode_cursor(more) if more is not None else None
         hit = (codec.dumps(records, as_msgpack), cursor)
         cache.put(key, hit)
     instances, cursor = hit
-    return codec.raw_response(codec.list_body(instances, revision, cursor, as_msgpack), as_msgpack,
-                              headers=_read_headers(store, index))
+    return seen, codec.list_body(instances, seen[1], cursor, as_msgpack)
 
 
 async def get_instance(request: web.Request) -> web.Response:
@@ -169,7 +201,12 @@ async def get_instance(request: web.Request) -> web.Response:
     record, revision = store.read(lambda s: (Q.get(s, name, iid), s.revision))
     if record is None:
         raise errors.NotFound(f"no instance {name}/{iid}")
-    return codec.respond(request, record, headers=_read_headers(store, revision))
+    return _read_response(request, record, revision)
+
+
+def _read_response(request: web.Request, body: dict, index: int) -> web.Response:
+    as_msgpack = codec.wants_msgpack(request)
+    return web.Response(body=codec.dumps(body, as_msgpack), headers=request.app[READ_HEADERS](index, as_msgpack))
 
 
 # ---- node and cluster ----------------------------------------------------------
@@ -187,7 +224,7 @@ async def cluster(request: web.Request) -> web.Response:
     st = store.status()
     body = {"id": store.cfg.id, "leader": st.leader_api, "term": st.term, "commit_index": st.commit,
             "applied_index": st.applied, "revision": st.revision, "members": store.members()}
-    return codec.respond(request, body, headers=_read_headers(store, st.revision))
+    return _read_response(request, body, st.revision)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -3,6 +3,7 @@
 import asyncio
 import time
 
+import msgpack
 import pytest
 
 from manifest_node.fsm import commands as C
@@ -146,6 +147,62 @@ async def test_routing_errors_speak_the_error_format(client):
     assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
     r = await client.patch("/v1/services")
     assert r.status == 405 and (await r.json())["error"]["code"] == "method_not_allowed"
+    assert r.headers["Allow"] == "GET,HEAD,POST"
+    r = await client.post("/v1/services/web")
+    assert r.status == 405 and r.headers["Allow"] == "GET,HEAD"
+
+
+async def test_request_metrics_by_route_method_and_status(client, store):
+    seed(store)
+    for _ in range(3):
+        assert (await client.get("/v1/services/web")).status == 200
+    assert (await client.get("/v1/services/nothing")).status == 404
+    assert (await client.head("/v1/services/web")).status == 200
+    assert (await client.get("/v1/nothing")).status == 404
+    assert (await client.patch("/v1/services")).status == 405
+    text = await (await client.get("/metrics")).text()
+    lines = set(text.splitlines())
+    for line in ('manifest_http_requests_total{method="GET",route="/v1/services/{name}",status="200"} 3.0',
+                 'manifest_http_requests_total{method="GET",route="/v1/services/{name}",status="404"} 1.0',
+                 'manifest_http_requests_total{method="HEAD",route="/v1/services/{name}",status="200"} 1.0',
+                 'manifest_http_requests_total{method="GET",route="unmatched",status="404"} 1.0',
+                 'manifest_http_requests_total{method="PATCH",route="unmatched",status="405"} 1.0',
+                 'manifest_http_request_duration_seconds_count{method="GET",route="/v1/services/{name}"} 4.0',
+                 'manifest_http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/v1/services/{name}"} 4.0'):
+        assert line in lines, line
+    buckets = [float(line.rpartition(" ")[2]) for line in text.splitlines()
+               if line.startswith("manifest_http_request_duration_seconds_bucket") and 'method="GET"' in line
+               and 'route="/v1/services/{name}"' in line]
+    assert len(buckets) == 15 and buckets == sorted(buckets)  # cumulative, up to +Inf
+
+
+async def test_repeated_reads_follow_every_change(client, store):
+    seed(store)
+    first = await client.get("/v1/services/web")
+    body = await first.json()
+    again = await client.get("/v1/services/web")
+    assert await again.json() == body and again.headers["X-Manifest-Index"] == "4"
+    store.apply(C.register({"name": "db", "id": "d2"}))  # elsewhere: the same instances, a new revision
+    other = await client.get("/v1/services/web")
+    assert (await other.json())["instances"] == body["instances"]
+    assert (await other.json())["revision"] == 5 and other.headers["X-Manifest-Index"] == "4"
+    store.apply(C.deregister("web", "w1"))
+    after = await client.get("/v1/services/web")
+    assert await ids(after) == [("web", "w2")] and after.headers["X-Manifest-Index"] == "6"
+    packed = await client.get("/v1/services/web", headers={"Accept": "application/msgpack"})
+    assert msgpack.unpackb(await packed.read()) == await after.json()
+    assert packed.headers["Content-Type"] == "application/msgpack"
+
+
+async def test_query_strings_are_told_apart_as_sent(client, store):
+    seed(store)
+    assert await ids(await client.get("/v1/services?tag=blue%26eu")) == []  # one tag, "blue&eu"
+    r = await client.get("/v1/services?tag=blue&eu")
+    assert r.status == 400 and (await r.json())["error"]["field"] == "eu"
+    assert await ids(await client.get("/v1/services?tag=blue")) == [("web", "w1")]
+    assert await ids(await client.get("/v1/services/web?tag=blue")) == [("web", "w1")]
+    r = await client.get("/v1/services/Web?tag=blue")
+    assert r.status == 400 and (await r.json())["error"]["field"] == "name"
 
 
 async def test_cached_lists_never_serve_a_stale_record(client, store):
