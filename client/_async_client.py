@@ -169,6 +169,10 @@ class AsyncRegistry:
         """Send one heartbeat; ``NotFound`` means register again."""
         return await self._run(_ops.heartbeat(self._core, name, id, status))
 
+    async def heartbeat_many(self, items) -> list[dict]:
+        """Heartbeats for many instances in one request (see ``Registry.heartbeat_many``)."""
+        return await self._run(_ops.heartbeat_many(self._core, items))
+
     async def deregister(self, name: str, id: str) -> None:
         """Remove an instance; ``NotFound`` if it is unknown."""
         await self._run(_ops.deregister(self._core, name, id))

@@ -7,7 +7,7 @@ handling and the stale-if-error cache here means both clients behave the same.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._client import Call, ClientCore, Kind, Op, json_object, segment
@@ -102,6 +102,32 @@ def heartbeat(
     except ValueError:
         return None
     return Instance.from_dict(data) if isinstance(data, dict) and "name" in data else None
+
+
+HEARTBEAT_BATCH = 250  # well inside the server's 500 items and 64 KiB, even with long ids
+
+
+def heartbeat_many(core: ClientCore, items: Sequence[tuple[str, str] | tuple[str, str, str]],
+                   **call_opts: Any) -> Op[list[dict]]:
+    """POST /v1/heartbeats: one request for many instances, ``(name, id[, status])`` each.
+
+    Returns one result per item, in order: ``{"name", "id", "ok": True, "status", "revision"}``
+    or ``{"name", "id", "ok": False, "error": "not_found"}`` (that one must register again)."""
+    body = []
+    for item in items:
+        name, id, *rest = item
+        entry = {"name": name, "id": id}
+        if rest:
+            if rest[0] not in ("up", "unhealthy"):
+                raise ValueError("heartbeat status must be 'up' or 'unhealthy'")
+            entry["status"] = rest[0]
+        body.append(entry)
+    results: list[dict] = []
+    for start in range(0, len(body), HEARTBEAT_BATCH):  # the server takes at most 500 per request
+        response = yield Call("POST", "/v1/heartbeats", body={"heartbeats": body[start:start + HEARTBEAT_BATCH]},
+                              kind=Kind.IDEMPOTENT, **call_opts)
+        results += json_object(response)["results"]
+    return results
 
 
 def deregister(core: ClientCore, name: str, id: str, **call_opts: Any) -> Op[None]:

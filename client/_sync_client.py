@@ -191,6 +191,13 @@ class Registry:
         """Send one heartbeat (``up`` or ``unhealthy``); ``NotFound`` means register again."""
         return self._run(_ops.heartbeat(self._core, name, id, status))
 
+    def heartbeat_many(self, items) -> list[dict]:
+        """Heartbeats for many instances in one request: ``[(name, id[, status]), ...]``.
+
+        One result dict per item, in order; ``ok`` False with ``error`` ``not_found``
+        means that instance must register again. Any number of items: sent 250 per request."""
+        return self._run(_ops.heartbeat_many(self._core, items))
+
     def deregister(self, name: str, id: str) -> None:
         """Remove an instance; ``NotFound`` if it is unknown."""
         self._run(_ops.deregister(self._core, name, id))

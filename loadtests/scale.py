@@ -154,12 +154,15 @@ class _Rounds:
         self.kept: list[dict] = []
 
     def one(self, count: int, seconds: int, phase: str, down: int | None) -> dict:
-        rate, threads = count / self.args.interval, 3  # one wrk thread per node
-        script = wrk.script(lua.manifest_heartbeat(SERVICE, PREFIX, count))
+        batch, threads = self.args.batch, 3  # one wrk thread per node
+        rate = count / self.args.interval / batch  # requests/s
+        script = wrk.script(lua.manifest_heartbeat(SERVICE, PREFIX, count) if batch == 1
+                            else lua.manifest_heartbeat_batch(SERVICE, PREFIX, count, batch))
         res = wrk.run(self.wrk_path, self.cluster.urls, script, threads=threads,
                       connections=self.args.connections, duration=seconds, tag=f"r{int(time.monotonic())}",
                       rate=rate, workdir=self.tmp, process_args=[[str(p)] for p in self.position])
-        self.position = [p + done for p, done in zip(self.position, res.per_process)]
+        self.position = [p + done * batch for p, done in zip(self.position, res.per_process)]
+        res.rps *= batch  # heartbeats/s, whatever the request size
         rss = {k: targets.rss_mb(pid) for k, pid in self.pids.items()}
         for k, v in rss.items():
             self.rss_max[k] = max(self.rss_max[k], v)
@@ -191,8 +194,8 @@ class _Rounds:
 def _run(args, cluster, wrk_path: str, rate: float, tmp: str) -> dict:
     rounds = _Rounds(args, cluster, wrk_path, tmp)
     log(f"{args.instances} instances, heartbeat every {args.interval:g} s = {rate:.0f}/s over 3 nodes, "
-        f"ttl {args.ttl} s, {args.connections} connections; phases: register (beating those registered so far), settle "
-        f"{args.ttl} s, measure {args.minutes:g} min")
+        f"ttl {args.ttl} s, {args.connections} connections, {args.batch} per request; phases: register "
+        f"(beating those registered so far), settle {args.ttl} s, measure {args.minutes:g} min")
     log(f"{'t':>6} {'phase':9} {'beating':>7} {'hb/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'expd':>5}  "
         "RSS MB per node   snapshots   leader@term")
     registrar = _Registrar(cluster.urls, args.instances, args.ttl)
@@ -300,6 +303,9 @@ def main(argv=None) -> int:
     ap.add_argument("--ttl", type=int, default=30, help="instance ttl, seconds (README: beat every ttl/3)")
     ap.add_argument("--connections", type=int, default=300, help="wrk connections, split over the nodes")
     ap.add_argument("--every", type=int, default=5, help="seconds per progress line (one wrk round)")
+    ap.add_argument("--batch", type=int, default=1,
+                    help="heartbeats per request: 1 = PUT .../heartbeat per instance, N = POST /v1/heartbeats "
+                         "with N instances each (an agent beating for the instances of its host)")
     ap.add_argument("--compaction-entries", type=int, default=None,
                     help="pass --compaction-entries to the nodes (default: the node's own, 5000)")
     ap.add_argument("--out", default="bench-results")

@@ -101,6 +101,23 @@ end
 """
 
 
+def manifest_heartbeat_batch(service: str, id_prefix: str, count: int, batch: int) -> str:
+    """POST /v1/heartbeats with ``batch`` ids per request, taken from the thread's share in
+    the same rotation as ``manifest_heartbeat`` (so ``args[5]`` counts heartbeats, not requests)."""
+    return _PARTITION % () + f"""
+local __hdr = {{["Content-Type"] = "application/json"}}
+local __item = {lua_string('{"name":"' + service + '","id":"' + id_prefix)}
+function __init(args) __partition({count}, tonumber(args[5] or 0)) end
+function request()
+  local parts = {{}}
+  for k = 1, math.min({batch}, __size) do
+    parts[k] = __item .. __next_index({count}) .. '"}}'
+  end
+  return wrk.format("POST", "/v1/heartbeats", __hdr, '{{"heartbeats":[' .. table.concat(parts, ",") .. ']}}')
+end
+"""
+
+
 def etcd_put(prefix: str = "bench/put/") -> str:
     """POST /v3/kv/put of a never-used key whose value is the registration record."""
     value = base64.b64encode(json.dumps(RECORD, separators=(",", ":")).encode()).decode()

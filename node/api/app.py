@@ -10,7 +10,7 @@ from aiohttp import web
 from .. import errors
 from ..config import NodeConfig
 from ..metrics import Metrics
-from . import codec, handlers, internal, watch
+from . import batch, codec, handlers, internal, watch
 from .changes import ChangeHub
 from .history import EventRing
 from .keys import CHANGES, CONFIG, HISTORY, METRICS, READ_HEADERS, RENDERED, STORE
@@ -82,6 +82,7 @@ def _routes() -> list[tuple[str, str, object]]:
         ("GET", "/v1/services", handlers.list_services),
         ("GET", "/v1/services/{name}/{id}", handlers.get_instance),
         ("PUT", "/v1/services/{name}/{id}/heartbeat", handlers.heartbeat),
+        ("POST", "/v1/heartbeats", batch.heartbeats),
         ("DELETE", "/v1/services/{name}/{id}", handlers.deregister),
         ("GET", "/v1/health", handlers.health),
         ("GET", "/v1/cluster", handlers.cluster),
