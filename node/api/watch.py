@@ -78,7 +78,15 @@ class _Stream:
         transport = self._writable()
         if transport is None:
             return False
-        data = self._ring.frames(events)
+        if events[0].revision <= self.last:
+            # Resumed here from a node that was ahead (Last-Event-ID past this
+            # node's head): the events this node is catching up on were sent.
+            events = [ev for ev in events if ev.revision > self.last]
+            if not events:
+                return True
+            data = b"".join([self._ring.frame(ev) for ev in events])
+        else:
+            data = self._ring.frames(events)
         # The response was prepared chunked (HTTP/1.1): frame our own chunks,
         # as aiohttp's writer would, and write them to the socket at once.
         try:

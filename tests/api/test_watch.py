@@ -50,6 +50,16 @@ async def test_name_filter_and_last_event_id(client, store):
     assert [e["id"] for e in await read_events(resp, 1)] == [7]
 
 
+async def test_resuming_past_this_nodes_head_sends_nothing_twice(client, store):
+    # A watcher moves from a node that was ahead to one still catching up.
+    churn(store)
+    resp = await client.get("/v1/watch", headers={"Last-Event-ID": "7"})
+    await asyncio.sleep(0.05)  # caught up with everything here: parked
+    store.apply(C.register({"name": "web", "id": "a"}), C.register({"name": "web", "id": "b"}))  # 6, 7
+    store.apply(C.register({"name": "web", "id": "c"}))  # 8
+    assert [e["id"] for e in await read_events(resp, 1)] == [8]
+
+
 async def test_without_since_only_new_changes_arrive(client, store):
     churn(store)
     resp = await client.get("/v1/watch")
