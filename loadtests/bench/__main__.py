@@ -75,15 +75,21 @@ def measure(sc: Scenario, wrk_path: str, args, workdir: str, pids: dict | None =
     spies = []
     if args.profile and pids and sc.system == "manifest" and not one:
         spies = profile.start(pids, args.duration, Path(args.out) / "profiles", sc.key)
-    servers = (getattr(args, "server_pids", None) or {}).get(sc.system, [])
-    cpu_before = cpu.seconds(servers)
+    pids_by_system = getattr(args, "server_pids", None) or {}
+    servers = pids_by_system.get(sc.system, [])
+    # The systems not under test should be idle; if one is not (etcd compacting
+    # after its put runs, say), the figure is disturbed and the table says so.
+    bystanders = [p for system, ps in pids_by_system.items() if system != sc.system for p in ps]
+    cpu_before, idle_before = cpu.seconds(servers), cpu.seconds(bystanders)
     res = wrk.run(wrk_path, sc.urls, wrk.script(sc.script), threads=1 if one else args.threads,
                   connections=1 if one else args.connections,
                   duration=args.latency_duration if one else args.duration,
                   tag=sc.key.replace(".", "")[-12:] + str(int(time.time()) % 100000),
                   rate=None if one else args.rate, workdir=workdir)
     out = {"system": sc.system, "kind": sc.kind, "description": sc.description, "target": sc.target,
-           **res.to_dict(), **cpu.per_request(cpu_before, cpu.seconds(servers), res.requests, res.duration_s)}
+           **res.to_dict(), **cpu.per_request(cpu_before, cpu.seconds(servers), res.requests, res.duration_s),
+           "bystander_cores": round((cpu.seconds(bystanders) - idle_before) / res.duration_s, 2)
+           if res.duration_s else None}
     if res.requests and out["error_count"] > 0.01 * res.requests:
         out["warning"] = f"{out['error_count']} errors in {res.requests} requests"
     if spies:
@@ -170,7 +176,8 @@ def run_scenarios(args, env: Env, cluster, wrk_path: str, workdir: str, results:
         if "rps" in r:
             log(f"    {r['rps']:.0f} req/s, p50 {r['latency_ms'].get('p50', 0):.2f} ms, "
                 f"p99 {r['latency_ms'].get('p99', 0):.2f} ms, errors {r['error_count']}, "
-                f"{r.get('cpu_us_per_req')} CPU us/req on {r.get('cpu_cores')} cores"
+                f"{r.get('cpu_us_per_req')} CPU us/req on {r.get('cpu_cores')} cores "
+                f"(other systems meanwhile: {r.get('bystander_cores')} cores)"
                 + (f", down {r['down']}" if "down" in r else ""))
         else:
             log(f"    {r}")
