@@ -229,7 +229,7 @@ def _run(args, cluster, wrk_path: str, rate: float, tmp: str) -> dict:
                   for n in cluster.nodes}
     up_final = len(cluster.leader().get(f"/v1/services/{SERVICE}?status=up", timeout=30).body["instances"])
     merged = wrk.merge_grids([{"requests": r["requests"], "grid": r["grid"]} for r in rounds if r["requests"]])
-    total_req = sum(r["requests"] for r in rounds)
+    total_req = sum(r["requests"] for r in rounds) * args.batch  # heartbeats, whatever the request size
     total_s = sum(r["duration_s"] for r in rounds)
     dumps = [str(Path(n.data_dir) / "raft.snapshot") for n in cluster.nodes
              if (Path(n.data_dir) / "raft.snapshot").exists()]
@@ -239,6 +239,7 @@ def _run(args, cluster, wrk_path: str, rate: float, tmp: str) -> dict:
     result = {
         "instances": args.instances, "registered": acked, "register_s": round(register_s, 1),
         "interval_s": args.interval, "ttl_s": args.ttl, "minutes": args.minutes, "connections": args.connections,
+        "batch": args.batch,
         "target_rate": rate, "achieved_rate": round(total_req / total_s, 1) if total_s else 0,
         "heartbeats": total_req, "errors": sum(r["error_count"] for r in rounds),
         "latency_ms": {k: round(dict(merged).get(q, 0) / 1000, 3) for k, q in
