@@ -91,6 +91,7 @@ class RaftNode(SyncObj):
             journalFile=journal,
             serializer=hooks.serialize,
             deserializer=hooks.deserialize,
+            serializeChecker=hooks.check,
             logCompactionMinEntries=cfg.compaction_entries,
             logCompactionMinTime=cfg.compaction_interval,
             logCompactionSplit=True,  # nodes compact at different moments, never all at once

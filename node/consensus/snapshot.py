@@ -19,9 +19,10 @@ import os
 import threading
 
 import msgpack
+from pysyncobj.config import SERIALIZER_STATE
 
-from ..fsm.registry import RegistryState
-from .journal import DurableJournal, read_entries
+from ..fsm.registry import RegistryState, pack_snapshot
+from .journal import DurableJournal, fsync_dir, read_entries
 
 FORMAT = 1
 log = logging.getLogger("manifest.snapshot")
@@ -44,26 +45,98 @@ def read_dump(path: str) -> dict | None:
 
 
 class SnapshotHooks:
-    """The serializer/deserializer pair handed to SyncObjConf."""
+    """The serializer/deserializer/checker trio handed to SyncObjConf.
+
+    pysyncobj calls ``serialize`` on its tick thread, the thread that also
+    sends Raft heartbeats: packing and writing 100,000 instances there took
+    ~1 s, long enough for followers to call an election at every snapshot.
+    So only the capture of the state (plain values, ~0.1 s at that size) runs
+    there; a thread packs and writes it to ``raft.snapshot.part``, and the
+    *checker*, which pysyncobj polls on the tick thread, moves the finished
+    file into place and only then reports success, which is when pysyncobj
+    compacts the journal. Until then the previous snapshot stays in place:
+    pysyncobj renames its ``.tmp`` onto the snapshot right after ``serialize``
+    returns, so ``.tmp`` is a hard link to the previous snapshot and that
+    rename changes nothing. Installing a snapshot from the leader also runs
+    on the tick thread, so the checker cannot race it; an install while our
+    thread packs makes that thread's file stale, and it is dropped.
+    """
 
     def __init__(self, fsm: RegistryState, lock: threading.Lock, fsync: bool, on_restore):
         self._fsm, self._lock, self._fsync, self._on_restore = fsm, lock, fsync, on_restore
+        self._status = SERIALIZER_STATE.NOT_SERIALIZING
+        self._worker: threading.Thread | None = None
+        self._pending: tuple[str, str, int] | None = None  # (part, final, generation) being written
+        self._written: bool | None = None  # set by the worker: the part file is complete (or failed)
+        self._generation = 0  # bumped by every install
 
     def serialize(self, filename: str, data) -> None:
         last, prev, cluster = data
+        meta = {"format": FORMAT, "last": list(last), "prev": list(prev),
+                "cluster": sorted(str(getattr(n, "address", n)) for n in cluster)}
         with self._lock:
-            state = self._fsm.snapshot()
-        blob = msgpack.packb({
-            "format": FORMAT, "state": state, "last": list(last), "prev": list(prev),
-            "cluster": sorted(str(getattr(n, "address", n)) for n in cluster),
-        }, use_bin_type=True)
-        with open(filename, "wb") as f:
+            captured = self._fsm.capture()
+        final = filename[:-len(".tmp")] if filename.endswith(".tmp") else None
+        if final is None or not os.path.exists(final):
+            # The first snapshot: nothing to keep in place meanwhile, write it here.
+            self._write(filename, captured, meta)
+            self._status = SERIALIZER_STATE.SUCCESS
+            return
+        if os.path.exists(filename):
+            os.unlink(filename)
+        os.link(final, filename)
+        part = final + ".part"
+        self._pending, self._written = (part, final, self._generation), None
+        self._status = SERIALIZER_STATE.SERIALIZING
+        self._worker = threading.Thread(target=self._work, args=(part, captured, meta),
+                                        name="manifest-snapshot", daemon=True)
+        self._worker.start()
+
+    def _work(self, part: str, captured: dict, meta: dict) -> None:
+        try:
+            self._write(part, captured, meta)
+            self._written = True
+        except Exception:
+            log.exception("writing the snapshot failed")
+            self._written = False
+
+    def _write(self, path: str, captured: dict, meta: dict) -> None:
+        blob = msgpack.packb({**meta, "state": pack_snapshot(captured)}, use_bin_type=True)
+        with open(path, "wb") as f:
             f.write(blob)
             if self._fsync:
                 f.flush()
                 os.fsync(f.fileno())
 
+    def check(self) -> int:
+        """pysyncobj's serializeChecker, on its tick thread: SUCCESS or FAILED once per snapshot."""
+        if self._status == SERIALIZER_STATE.SERIALIZING:
+            written = self._written
+            if written is None:
+                return SERIALIZER_STATE.SERIALIZING
+            part, final, generation = self._pending
+            self._pending = None
+            if written and generation == self._generation:
+                os.replace(part, final)
+                if self._fsync:
+                    fsync_dir(os.path.dirname(final) or ".")
+                self._status = SERIALIZER_STATE.SUCCESS
+            else:
+                if os.path.exists(part):
+                    os.unlink(part)  # stale: a snapshot from the leader was installed meanwhile
+                self._status = SERIALIZER_STATE.FAILED
+        status = self._status
+        if status in (SERIALIZER_STATE.SUCCESS, SERIALIZER_STATE.FAILED):
+            self._status = SERIALIZER_STATE.NOT_SERIALIZING
+        return status
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Tests and shutdown: let a snapshot being written finish."""
+        if self._worker is not None:
+            self._worker.join(timeout)
+
     def deserialize(self, filename: str):
+        self._generation += 1  # a snapshot being written now describes a state we are leaving
         raw = read_dump(filename)
         if raw is None:
             raise FileNotFoundError(filename)

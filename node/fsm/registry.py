@@ -68,6 +68,10 @@ def error(code: str, message: str, field_name: str | None = None) -> dict:
     return {"error": code, "message": message, "field": field_name}
 
 
+def pack_snapshot(captured: dict) -> bytes:
+    return msgpack.packb(captured, use_bin_type=True)
+
+
 class RegistryState:
     """The whole replicated state. Not thread-safe: the caller serializes access."""
 
@@ -270,17 +274,26 @@ class RegistryState:
     # ---- snapshot ----------------------------------------------------------
     def snapshot(self) -> bytes:
         """Versioned msgpack of the whole state (documented in docs/architecture.md)."""
-        return msgpack.packb({
+        return pack_snapshot(self.capture())
+
+    def capture(self) -> dict:
+        """The state as plain values, cheaply: packing it can then happen elsewhere.
+
+        Instances are copied field by field (heartbeats mutate them in place);
+        their tag lists and metadata dicts are shared, since ``apply`` replaces
+        those and never mutates them. Sorting keeps snapshots byte-identical
+        on every node."""
+        return {
             "format": SNAPSHOT_FORMAT,
             "revision": self.revision,
             "clock": self.clock,
             "held": self.held,
             "epoch": self.epoch,
             "held_base": self._held_base,
-            "service_rev": self.service_rev,
-            "members": self.members,
+            "service_rev": dict(self.service_rev),
+            "members": self.members,  # copy-on-write already
             "instances": [i.to_wire() for _, i in sorted(self.instances.items())],
-        }, use_bin_type=True)
+        }
 
     def restore(self, data: bytes) -> None:
         """Replace all state with a snapshot's."""

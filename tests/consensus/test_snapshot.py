@@ -1,0 +1,80 @@
+"""SnapshotHooks: the state is captured on the tick thread, packed and written by a worker."""
+
+import os
+import threading
+
+from pysyncobj.config import SERIALIZER_STATE as S
+
+from manifest_node.consensus.snapshot import SnapshotHooks, read_dump
+from manifest_node.fsm import commands as C
+from manifest_node.fsm.registry import RegistryState
+
+ENTRIES = ((b"x", 7, 2), (b"y", 6, 2), ["127.0.0.1:1"])
+
+
+def state_with(n: int) -> RegistryState:
+    s = RegistryState()
+    s.apply(C.encode(1000, 1, [C.register({"name": "web", "id": f"w{i}", "tags": ["a"]}) for i in range(n)]))
+    return s
+
+
+def hooks_for(fsm, restored=None):
+    return SnapshotHooks(fsm, threading.Lock(), fsync=False,
+                         on_restore=(restored if restored is not None else []).append)
+
+
+def dumped(path) -> tuple:
+    s = RegistryState()
+    s.restore(read_dump(path)["state"])
+    return s.digest_view()
+
+
+def test_first_snapshot_is_written_at_once(tmp_path):
+    fsm, final = state_with(3), str(tmp_path / "raft.snapshot")
+    hooks = hooks_for(fsm)
+    hooks.serialize(final + ".tmp", ENTRIES)
+    os.replace(final + ".tmp", final)  # what pysyncobj does next
+    assert [hooks.check(), hooks.check()] == [S.SUCCESS, S.NOT_SERIALIZING]
+    assert dumped(final) == fsm.digest_view() and read_dump(final)["last"] == [b"x", 7, 2]
+
+
+def test_later_snapshots_are_written_by_a_worker_and_moved_into_place_by_the_checker(tmp_path):
+    fsm, final = state_with(3), str(tmp_path / "raft.snapshot")
+    hooks = hooks_for(fsm)
+    hooks.serialize(final + ".tmp", ENTRIES)
+    os.replace(final + ".tmp", final)
+    hooks.check()
+    old = dumped(final)
+    release, original = threading.Event(), hooks._write
+    hooks._write = lambda path, captured, meta: (release.wait(10), original(path, captured, meta))
+    fsm.apply(C.encode(2000, 1, [C.register({"name": "web", "id": f"w{i}", "tags": ["a"]}) for i in range(3, 5)]))
+    captured_view = fsm.digest_view()
+    hooks.serialize(final + ".tmp", ENTRIES)
+    fsm.apply(C.encode(3000, 1, [C.deregister("web", "w0")]))  # after the capture: not in this snapshot
+    os.replace(final + ".tmp", final)  # a no-op: .tmp is a link to the previous snapshot
+    assert dumped(final) == old
+    assert hooks.check() == S.SERIALIZING  # pysyncobj keeps the journal meanwhile
+    release.set()
+    hooks.wait(10)
+    assert [hooks.check(), hooks.check()] == [S.SUCCESS, S.NOT_SERIALIZING]
+    assert dumped(final) == captured_view and not os.path.exists(final + ".part")
+
+
+def test_a_snapshot_installed_meanwhile_makes_the_one_being_written_stale(tmp_path):
+    fsm, final = state_with(3), str(tmp_path / "raft.snapshot")
+    restored = []
+    hooks = hooks_for(fsm, restored)
+    hooks.serialize(final + ".tmp", ENTRIES)
+    os.replace(final + ".tmp", final)
+    hooks.check()
+    installed = dumped(final)
+    release, original = threading.Event(), hooks._write
+    hooks._write = lambda path, captured, meta: (release.wait(10), original(path, captured, meta))
+    fsm.apply(C.encode(2000, 1, [C.register({"name": "db", "id": "d1"})]))
+    hooks.serialize(final + ".tmp", ENTRIES)
+    os.replace(final + ".tmp", final)
+    hooks.deserialize(final)  # the leader's snapshot, installed on the tick thread
+    release.set()
+    hooks.wait(10)
+    assert hooks.check() == S.FAILED
+    assert dumped(final) == installed and not os.path.exists(final + ".part") and restored
