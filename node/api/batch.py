@@ -30,13 +30,7 @@ _ITEM_FIELDS = frozenset(("name", "id", "status"))
 
 def parse(body) -> list[list]:
     """HEARTBEAT commands of a batch body, or InvalidInput naming the first bad field."""
-    if not isinstance(body, dict):
-        raise errors.InvalidInput("body must be an object", "body")
-    unknown = set(body) - {"heartbeats"}
-    if unknown:
-        key = sorted(map(str, unknown))[0]
-        raise errors.InvalidInput(f"unknown field {key!r}", key, code="unknown_field")
-    items = body.get("heartbeats")
+    items = codec.object_with(body, ("heartbeats",)).get("heartbeats")
     if not isinstance(items, list):
         raise errors.InvalidInput("heartbeats must be a list of {name, id[, status]}", "heartbeats",
                                   code="required" if items is None else "invalid")
@@ -45,11 +39,7 @@ def parse(body) -> list[list]:
     commands, seen = [], set()
     for i, item in enumerate(items):
         where = f"heartbeats[{i}]"
-        if not isinstance(item, dict):
-            raise errors.InvalidInput(f"{where} must be an object", where)
-        if not _ITEM_FIELDS.issuperset(item):
-            key = sorted(map(str, set(item) - _ITEM_FIELDS))[0]
-            raise errors.InvalidInput(f"unknown field {key!r}", f"{where}.{key}", code="unknown_field")
+        codec.object_with(item, _ITEM_FIELDS, where)
         try:
             name = check_name(item.get("name"), f"{where}.name")
             iid = check_id(item.get("id"), f"{where}.id")

@@ -39,6 +39,18 @@ async def read_body(request: web.Request, max_body: int, required: bool = True):
     raise errors.UnsupportedMediaType(f"unsupported content type {ctype!r}; use {JSON} or {MSGPACK}")
 
 
+def object_with(body, allowed, where: str = "body") -> dict:
+    """``body`` as an object holding only ``allowed`` keys, or InvalidInput naming the culprit."""
+    if not isinstance(body, dict):
+        raise errors.InvalidInput(f"{where} must be an object", where)
+    unknown = set(body).difference(allowed)
+    if unknown:
+        key = sorted(map(str, unknown))[0]
+        field = key if where == "body" else f"{where}.{key}"
+        raise errors.InvalidInput(f"unknown field {key!r}", field, code="unknown_field")
+    return body
+
+
 def wants_msgpack(request: web.Request) -> bool:
     accept = request.headers.get("Accept")
     # Every msgpack type contains "msgpack": one substring test decides most requests.

@@ -73,12 +73,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     body = await codec.read_body(request, request.app[CONFIG].max_body, required=False)
     status = None
     if body is not None:
-        if not isinstance(body, dict):
-            raise errors.InvalidInput("body must be an object", "body")
-        unknown = set(body) - {"status"}
-        if unknown:
-            key = sorted(map(str, unknown))[0]
-            raise errors.InvalidInput(f"unknown field {key!r}", key, code="unknown_field")
+        codec.object_with(body, ("status",))
         if "status" in body:
             try:
                 status = check_reported_status(body["status"])
