@@ -1,7 +1,9 @@
 """Unit tests of the pure registry state machine."""
 
+import msgpack
+
 from manifest_node.fsm import commands as C
-from manifest_node.fsm.registry import RegistryState
+from manifest_node.fsm.registry import RegistryState, pack_snapshot
 
 GRACE = 60_000
 
@@ -168,3 +170,11 @@ def test_a_revived_instance_expires_on_time_on_every_node():
         out = apply(state, 4001, C.tick(30_000))
         assert out.results[0]["expired"] == 1
     assert plain.digest_view() == restored.digest_view()
+
+
+def test_a_snapshot_packed_in_chunks_is_plain_msgpack_of_the_sorted_state():
+    s = RegistryState()
+    apply(s, 1000, *[reg(name=f"s{i % 7}", iid=f"i{2500 - i}") for i in range(2500)])
+    captured = s.capture()
+    expected = {**captured, "instances": sorted(captured["instances"], key=lambda w: (w[0], w[1]))}
+    assert pack_snapshot(captured) == msgpack.packb(expected, use_bin_type=True)
