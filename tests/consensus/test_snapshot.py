@@ -29,6 +29,18 @@ def dumped(path) -> tuple:
     return s.digest_view()
 
 
+def primed(tmp_path, restored=None):
+    """Hooks with a first snapshot in place, whose next worker waits for ``release``."""
+    fsm, final = state_with(3), str(tmp_path / "raft.snapshot")
+    hooks = hooks_for(fsm, restored)
+    hooks.serialize(final + ".tmp", ENTRIES)
+    os.replace(final + ".tmp", final)
+    hooks.check()
+    release, original = threading.Event(), hooks._write
+    hooks._write = lambda path, captured, meta: (release.wait(10), original(path, captured, meta))
+    return fsm, final, hooks, release
+
+
 def test_first_snapshot_is_written_at_once(tmp_path):
     fsm, final = state_with(3), str(tmp_path / "raft.snapshot")
     hooks = hooks_for(fsm)
@@ -39,14 +51,8 @@ def test_first_snapshot_is_written_at_once(tmp_path):
 
 
 def test_later_snapshots_are_written_by_a_worker_and_moved_into_place_by_the_checker(tmp_path):
-    fsm, final = state_with(3), str(tmp_path / "raft.snapshot")
-    hooks = hooks_for(fsm)
-    hooks.serialize(final + ".tmp", ENTRIES)
-    os.replace(final + ".tmp", final)
-    hooks.check()
+    fsm, final, hooks, release = primed(tmp_path)
     old = dumped(final)
-    release, original = threading.Event(), hooks._write
-    hooks._write = lambda path, captured, meta: (release.wait(10), original(path, captured, meta))
     fsm.apply(C.encode(2000, 1, [C.register({"name": "web", "id": f"w{i}", "tags": ["a"]}) for i in range(3, 5)]))
     captured_view = fsm.digest_view()
     hooks.serialize(final + ".tmp", ENTRIES)
@@ -61,15 +67,9 @@ def test_later_snapshots_are_written_by_a_worker_and_moved_into_place_by_the_che
 
 
 def test_a_snapshot_installed_meanwhile_makes_the_one_being_written_stale(tmp_path):
-    fsm, final = state_with(3), str(tmp_path / "raft.snapshot")
     restored = []
-    hooks = hooks_for(fsm, restored)
-    hooks.serialize(final + ".tmp", ENTRIES)
-    os.replace(final + ".tmp", final)
-    hooks.check()
+    fsm, final, hooks, release = primed(tmp_path, restored)
     installed = dumped(final)
-    release, original = threading.Event(), hooks._write
-    hooks._write = lambda path, captured, meta: (release.wait(10), original(path, captured, meta))
     fsm.apply(C.encode(2000, 1, [C.register({"name": "db", "id": "d1"})]))
     hooks.serialize(final + ".tmp", ENTRIES)
     os.replace(final + ".tmp", final)
