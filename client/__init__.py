@@ -19,23 +19,30 @@ from ._errors import (
     Conflict,
     ConnectionFailed,
     Forbidden,
+    InternalError,
     InvalidRequest,
     ManifestError,
     NotFound,
     PayloadTooLarge,
     RequestTimeout,
+    TLSError,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
+    OutcomeUnknown,
     UnsupportedMediaType,
 )
-from ._models import ClusterInfo, Health, Instance, Instances, Member
+from ._models import Check, ClusterInfo, Graph, GraphEdge, GraphNode, Health, Impact, Impacted, Instance, Instances, Member, Removed
 from ._pick import Picker, pick
 from ._sync_client import Registry
 from ._watch import WatchEvent
-from ._transport import AsyncTransport, MockTransport, Request, Response, SyncTransport
+from ._http import Request, Response
+from ._async_transport import AsyncTransport
+from ._transport import MockTransport, SyncTransport
 from .heartbeat import AsyncRegistration, Registration
 
 __all__ = [
+    "Check", "Graph", "GraphEdge", "GraphNode", "Impact", "Impacted", "Removed",
     "AsyncRegistration",
     "AsyncRegistry",
     "AsyncTransport",
@@ -47,6 +54,7 @@ __all__ = [
     "Health",
     "Instance",
     "Instances",
+    "InternalError",
     "InvalidRequest",
     "ManifestError",
     "Member",
@@ -58,10 +66,13 @@ __all__ = [
     "Registry",
     "Request",
     "RequestTimeout",
+    "TLSError",
     "Response",
     "SyncTransport",
+    "TooManyRequests",
     "Unauthorized",
     "Unavailable",
+    "OutcomeUnknown",
     "UnsupportedMediaType",
     "WatchEvent",
     "pick",

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+import time
+from contextlib import aclosing
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-import aiohttp
-
 from . import _ops
-from ._client import Call, ClientCore, Op
-from ._errors import ConnectionFailed, ManifestError
-from ._models import ClusterInfo, Health, Instance, Instances
+from ._credentials import Credentials
+from ._membership import Membership
+from ._tokens import Tokens
+from . import _ops_features as _features
+from ._client import ClientCore, Op
+from ._drive import drive, drive_async
+from ._errors import ManifestError, error_from_response
+from ._http import Request, Response
+from ._live import ServiceView, follow_async, local_filter
+from ._models import Check, Graph, Impact, ClusterInfo, Health, Instance, Instances
 from ._pick import Picker, Strategy
-from ._stream import async_lines
-from ._sync_client import drive, new_instance
-from ._live import ServiceView, local_filter
+from ._async_transport import AsyncTransport
+from ._transport import SyncTransport
 from ._watch import WatchEvent, WatchSession
-from ._transport import AsyncTransport, Request, Response, SyncTransport
 from .heartbeat import AsyncRegistration
 
 __all__ = ["AsyncRegistry", "AsyncTransportLike"]
@@ -31,6 +36,41 @@ class AsyncTransportLike(Protocol):
     async def handle_async_request(self, request: Request) -> Response: ...  # noqa: D102
 
     async def aclose(self) -> None: ...  # noqa: D102
+
+
+class _HandleClient:
+    """An :class:`AsyncRegistration`'s narrow view of its registry: its own calls."""
+
+    def __init__(self, core: ClientCore, run: Callable[[Op[Any]], Awaitable[Any]],
+                 transport: AsyncTransportLike) -> None:
+        self._core, self._run, self._transport = core, run, transport
+
+    async def register(self, instance: Instance, *, timeout: float | None = None,
+                       rounds: int | None = None) -> Instance:
+        return await self._run(_ops.register(self._core, instance, timeout=timeout, rounds=rounds))
+
+    async def heartbeat(self, name: str, id: str, status: str, *, generation: int | None = None,
+                  load: float | None = None, timeout: float | None = None,
+                        rounds: int | None = None) -> Instance | None:
+        return await self._run(_ops.heartbeat(self._core, name, id, status, generation=generation, load=load,
+                                             timeout=timeout, rounds=rounds))
+
+    async def deregister(self, name: str, id: str, generation: int | None = None) -> None:
+        await self._run(_ops.deregister(self._core, name, id, generation))
+
+    def deregister_blocking(self, name: str, id: str, *, timeout: float, generation: int | None = None) -> None:
+        # AsyncTransport and MockTransport can also send without the loop (with
+        # the same TLS settings); any other transport gets a plain SyncTransport.
+        transport: Any = self._transport
+        temporary = None
+        if not hasattr(transport, "handle_request"):
+            transport = temporary = SyncTransport()
+        try:
+            op = _ops.deregister(self._core, name, id, generation, timeout=timeout, rounds=1)
+            drive(self._core, op, transport.handle_request, time.sleep)
+        finally:
+            if temporary is not None:
+                temporary.close()
 
 
 class AsyncRegistry:
@@ -57,64 +97,32 @@ class AsyncRegistry:
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,
         live: bool = False,
+        token: str | None = None,
+        cacert: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
     ) -> None:
+        creds = Credentials.resolve(token=token, cacert=cacert, client_cert=client_cert, client_key=client_key)
         self._core = ClientCore(
             endpoints, timeout=timeout, retries=retries, cache=cache,
-            discover_members=discover_members, headers=headers, consistency=consistency,
-            retry_wait=retry_wait, backoff_base=backoff_base, backoff_max=backoff_max,
+            discover_members=discover_members, headers={**creds.headers(), **(headers or {})},
+            consistency=consistency, retry_wait=retry_wait, backoff_base=backoff_base, backoff_max=backoff_max,
         )
-        self._transport: AsyncTransportLike = transport or AsyncTransport()
+        self._transport: AsyncTransportLike = transport or AsyncTransport(ssl_context=creds.ssl_context())
+        #: Token administration (an admin token needed): create, list, rotate, revoke.
+        self.tokens = Tokens(self._core, self._run)
+        #: Cluster membership (an admin token needed): add a --join node, remove a voter.
+        self.membership = Membership(self._core, self._run)
+        if live and not hasattr(self._transport, "handle_async_stream"):
+            raise TypeError("live=True needs a transport with handle_async_stream(request)")
         self._picker = Picker()
         self._live = live
         self._views: dict[str, ServiceView] = {}
         self._view_tasks: list[asyncio.Task] = []
-
-    async def _attempt(self, call: Call) -> Response:
-        attempts = self._core.attempts(call)
-        while (step := attempts.next()) is not None:
-            endpoint, delay = step
-            if delay:
-                await asyncio.sleep(delay)
-            try:
-                response = await self._transport.handle_async_request(self._core.build(call, endpoint))
-            except ConnectionFailed as exc:
-                attempts.failed(endpoint, exc)
-                continue
-            answer = attempts.answered(endpoint, response)
-            if answer is not None:
-                return answer
-        raise attempts.exhausted()
-
-    async def _send(self, call: Call) -> Response:
-        if self._core.should_refresh(call):
-            await self._run(_ops.refresh_members(self._core, call))
-        return await self._attempt(call)
+        self._closed = False
 
     async def _run(self, op: Op[T]) -> T:
-        try:
-            call = next(op)
-            while True:
-                try:
-                    response = await self._send(call)
-                except ManifestError as exc:
-                    call = op.throw(exc)
-                else:
-                    call = op.send(response)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-
-    def _deregister_blocking(self, name: str, id: str, *, timeout: float) -> None:
-        # Used from signal handlers, which cannot await.
-        transport: Any = self._transport
-        temporary = None
-        if not hasattr(transport, "handle_request"):
-            transport = temporary = SyncTransport()
-        try:
-            drive(self._core, transport, _ops.deregister(self._core, name, id, timeout=timeout, rounds=1))
-        finally:
-            if temporary is not None:
-                temporary.close()
+        return await drive_async(self._core, op, self._transport.handle_async_request, asyncio.sleep)
 
     @property
     def endpoints(self) -> list[str]:
@@ -139,6 +147,9 @@ class AsyncRegistry:
         metadata: Mapping[str, str] | None = None,
         dependencies: Iterable[str] = (),
         ttl: float | None = None,
+        weight: float | None = None,
+        check: Check | Mapping[str, Any] | None = None,
+        load: Callable[[], float | None] | None = None,
         health_check: Callable[[], Any] | None = None,
         heartbeat: bool = True,
         deregister_on_exit: bool = True,
@@ -149,33 +160,37 @@ class AsyncRegistry:
         Arguments as for :meth:`Registry.register`; ``health_check`` may also be
         a coroutine function.
         """
-        instance = new_instance(
+        instance = _ops.new_instance(
             name, id, port=port, address=address, version=version,
             interfaces=dict(interfaces or {}), tags=list(tags), metadata=dict(metadata or {}),
-            dependencies=list(dependencies), ttl=ttl,
+            dependencies=list(dependencies), ttl=ttl, weight=weight,
+            check=check if check is None or isinstance(check, Check) else Check.from_dict(check),
         )
         return AsyncRegistration(
-            self, instance, health_check=health_check, heartbeat=heartbeat,
+            _HandleClient(self._core, self._run, self._transport), instance,
+            health_check=health_check, load=load, heartbeat=heartbeat,
             deregister_on_exit=deregister_on_exit, handle_signals=handle_signals,
         )
 
-    async def register_instance(self, instance: Instance | Mapping[str, Any]) -> Instance:
+    async def register_instance(self, instance: Instance | Mapping[str, Any], *, strict: bool | None = None) -> Instance:
         """Register or update one record once (see :meth:`Registry.register_instance`)."""
         if not isinstance(instance, Instance):
             instance = Instance.from_dict(instance)
-        return await self._run(_ops.register(self._core, instance))
+        return await self._run(_ops.register(self._core, instance, strict))
 
-    async def heartbeat(self, name: str, id: str, status: str = "up") -> Instance | None:
+    async def heartbeat(self, name: str, id: str, status: str = "up", *, generation: int | None = None,
+                  load: float | None = None, metadata: Mapping[str, str | None] | None = None) -> Instance | None:
         """Send one heartbeat; ``NotFound`` means register again."""
-        return await self._run(_ops.heartbeat(self._core, name, id, status))
+        return await self._run(_ops.heartbeat(self._core, name, id, status, generation=generation, load=load,
+                                             metadata=metadata))
 
     async def heartbeat_many(self, items) -> list[dict]:
         """Heartbeats for many instances in one request (see ``Registry.heartbeat_many``)."""
         return await self._run(_ops.heartbeat_many(self._core, items))
 
-    async def deregister(self, name: str, id: str) -> None:
-        """Remove an instance; ``NotFound`` if it is unknown."""
-        await self._run(_ops.deregister(self._core, name, id))
+    async def deregister(self, name: str, id: str, generation: int | None = None) -> None:
+        """Remove an instance; ``NotFound`` if it is unknown, ``Conflict`` if ``generation`` is stale."""
+        await self._run(_ops.deregister(self._core, name, id, generation))
 
     async def get(self, name: str, id: str) -> Instance:
         """One instance; ``NotFound`` if unknown."""
@@ -208,12 +223,49 @@ class AsyncRegistry:
         version: str | None = None,
         metadata: Mapping[str, str] | None = None,
         depends_on: str | None = None,
+        include_removed: bool = False,
     ) -> Instances:
         """All instances, filtered (see :meth:`Registry.list_instances`)."""
         return await self._run(_ops.list_instances(
             self._core, service=service, status=status, tags=tags, version=version,
-            metadata=metadata, depends_on=depends_on,
+            metadata=metadata, depends_on=depends_on, include_removed=include_removed,
         ))
+
+    async def register_many(self, instances: Sequence[Instance | Mapping[str, Any]], *,
+                      strict: bool | None = None) -> list[Instance]:
+        """Register up to 500 instances as one committed command: all of them, or none (an error).
+
+        Each record comes back with its ``generation`` (and ``warnings``); no heartbeats are sent."""
+        return await self._run(_features.register_many(self._core, list(instances), strict))
+
+    async def drain(self, name: str, id: str, *, deadline: float | None = None,
+              generation: int | None = None) -> Instance:
+        """Drain an instance: out of ``pick`` and default discovery, removed after ``deadline`` seconds."""
+        return await self._run(_features.drain(self._core, name, id, deadline, generation))
+
+    async def undrain(self, name: str, id: str, *, generation: int | None = None) -> Instance:
+        """End draining."""
+        return await self._run(_features.undrain(self._core, name, id, generation))
+
+    async def maintenance(self, name: str, id: str, on: bool = True, *, reason: str | None = None) -> Instance:
+        """Put an instance in maintenance (never expired meanwhile) with a reason, or end it (``on=False``)."""
+        return await self._run(_features.maintenance(self._core, name, id, on, reason))
+
+    async def choose(self, name: str, strategy: Strategy = "round_robin", *,
+               tags: str | Iterable[str] | None = None, version: str | None = None,
+               metadata: Mapping[str, str] | None = None,
+               status: str | Iterable[str] | None = None) -> Instance:
+        """Ask the registry to pick one instance (the rules of :meth:`pick`); ``NotFound`` if none qualifies."""
+        return await self._run(_features.choose(self._core, name, strategy, tags=tags, version=version,
+                                                  metadata=metadata, status=status))
+
+    async def graph(self) -> Graph:
+        """The dependency graph: services, declared dependencies (satisfied or not), cycles."""
+        return await self._run(_features.graph(self._core))
+
+    async def impact(self, name: str, id: str | None = None) -> Impact:
+        """Every service that transitively depends on ``name`` (or on its instance ``id``)."""
+        return await self._run(_features.impact(self._core, name, id))
 
     def pick(self, instances: Sequence[Instance], strategy: Strategy = "round_robin") -> Instance:
         """Choose one of ``instances`` (see :meth:`Registry.pick`)."""
@@ -235,10 +287,9 @@ class AsyncRegistry:
         """Prometheus text from ``endpoint``, or from the first node that answers."""
         return await self._run(_ops.metrics(self._core, endpoint))
 
-    async def watch(self, name: str | None = None, since: int | None = None) -> AsyncIterator[WatchEvent]:
+    def watch(self, name: str | None = None, since: int | None = None) -> AsyncIterator[WatchEvent]:
         """Async twin of :meth:`Registry.watch`: every change after ``since``, resuming across nodes."""
-        async for event in self._watch(WatchSession(self._core.pool, name=name, since=since)):
-            yield event
+        return self._watch(self._core.watch_session(name, since))
 
     async def _view(self, name: str) -> ServiceView | None:
         view = self._views.get(name)
@@ -251,37 +302,58 @@ class AsyncRegistry:
         if name in self._views:  # another discover() created it while we listed
             return self._views[name]
         view = self._views[name] = ServiceView(initial)
-        session = WatchSession(self._core.pool, name=name, since=initial.revision,
-                               on_break=lambda: setattr(view, "streaming", False),
-                               on_connect=lambda: setattr(view, "streaming", True))
+        session = self._core.watch_session(name, initial.revision,
+                                           on_break=lambda: setattr(view, "streaming", False),
+                                           on_connect=lambda: setattr(view, "streaming", True))
 
-        async def follow() -> None:
-            async for event in self._watch(session):
-                view.apply(event)
+        def forget() -> None:
+            # The watch gave up (every node refused it): the next discover() asks the server.
+            if self._views.get(name) is view:
+                del self._views[name]
 
-        self._view_tasks.append(asyncio.get_running_loop().create_task(follow()))
+        self._view_tasks.append(asyncio.get_running_loop().create_task(
+            follow_async(view, self._watch(session), forget), name=f"manifest-live-{name}"))
         return view
 
-    async def _watch(self, session: WatchSession) -> AsyncIterator[WatchEvent]:
-        async with aiohttp.ClientSession() as http:
-            while True:
-                for endpoint in session.endpoints() or [None]:
-                    if endpoint is not None:
-                        try:
-                            async for line in async_lines(http, endpoint, session.target(),
-                                                          {**self._core.headers, **session.headers()},
-                                                          self._core.timeout):
+    def _watch(self, session: WatchSession) -> AsyncIterator[WatchEvent]:
+        handle_stream = getattr(self._transport, "handle_async_stream", None)
+        if handle_stream is None:
+            raise TypeError(f"{type(self._transport).__name__} has no handle_async_stream(request): "
+                            "it cannot watch")
+        return self._events(session, handle_stream)
+
+    async def _events(self, session: WatchSession,
+                      handle_stream: Callable[[Request], Awaitable[Response]]) -> AsyncIterator[WatchEvent]:
+        while not self._closed:
+            for endpoint in session.endpoints():
+                error = None
+                try:
+                    response = await handle_stream(session.request(endpoint))
+                    try:
+                        if response.status != 200:
+                            body = await response.aread()
+                            raise error_from_response(response.status, body, response.headers, endpoint)
+                        session.connected(endpoint)
+                        async with aclosing(response.aiter_lines()) as lines:
+                            async for line in lines:
                                 event = session.feed(line)
                                 if event is not None:
                                     yield event
-                        except ManifestError:
-                            pass  # refused, reset, 503...: try the next node
-                    await asyncio.sleep(session.broke(endpoint))
+                    finally:
+                        await response.aclose()
+                except ManifestError as exc:
+                    error = exc  # refused, reset, stalled, 503...: the next node resumes
+                if self._closed:
+                    return
+                await asyncio.sleep(session.broke(endpoint, error))
 
     async def aclose(self) -> None:
-        """Close the HTTP session and stop live views."""
+        """Close the transport, after stopping live views; ends the client's watches."""
+        self._closed = True
         for task in self._view_tasks:
             task.cancel()
+        await asyncio.gather(*self._view_tasks, return_exceptions=True)
+        self._view_tasks = []
         await self._transport.aclose()
 
     async def __aenter__(self) -> AsyncRegistry:

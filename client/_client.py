@@ -3,7 +3,7 @@
 Nothing here does I/O.  Every operation is a generator (an *op*) that yields
 :class:`Call` objects, receives a :class:`Response` for each (or has the
 resulting :class:`ManifestError` thrown in) and returns the operation's result.
-The sync and async clients each drive ops with a dozen lines of their own, so
+``_drive.py`` runs ops for both the sync and the async client, so
 request building, failover, retry rules, error mapping, pagination and the
 stale-if-error cache exist once (see ``_ops.py`` for the operations).
 
@@ -13,8 +13,18 @@ Retry rules (after etcd's ``client/v3/retry.go``):
 * idempotent writes (register with an explicit id, heartbeat, deregister)
   fail over like reads;
 * a non-idempotent write (register without id) moves on only when the
-  request provably never left the client; once it may have reached a server
-  (bytes written, any HTTP answer including 503) it is never sent again.
+  request provably was not applied: it never left the client, or the node
+  refused it before proposing (503 ``no_leader``, ``not_ready``,
+  ``storage_unavailable``); once it may have been applied (bytes written and
+  no answer, 503 ``unknown_outcome``, a gateway's 502/504) it is never sent
+  again and raises ``OutcomeUnknown``;
+* a write that may have been applied and whose retries settle nothing
+  raises ``OutcomeUnknown``, never a failure: a DELETE whose retry finds
+  nothing (404) succeeded;
+* ``429 rate_limited`` was refused before anything happened, so any call,
+  unsafe writes too, waits the ``Retry-After`` it names (at most
+  ``RATE_WAIT_MAX`` seconds) and goes to the same node again, up to
+  ``RATE_RETRIES`` times.
 """
 
 from __future__ import annotations
@@ -25,12 +35,14 @@ import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from ._cache import DiscoveryCache
 from ._endpoints import EndpointPool, parse_endpoints
-from ._errors import ConnectionFailed, ManifestError, Unavailable, error_from_response
-from ._transport import Request, Response
+from ._errors import (ConnectionFailed, ManifestError, OutcomeUnknown, TooManyRequests, Unavailable,
+                      error_from_response)
+from ._http import Request, Response
+from ._watch import WatchSession
 
 __all__ = ["Kind", "Call", "Attempts", "ClientCore", "Op"]
 
@@ -38,6 +50,8 @@ T = TypeVar("T")
 Op = Generator["Call", Response, T]
 
 USER_AGENT = "manifest-client/0.1"
+RATE_RETRIES = 3
+RATE_WAIT_MAX = 30.0
 
 
 class Kind(enum.Enum):
@@ -101,12 +115,17 @@ class Attempts:
         self._tried: set[str] = set()
         self._all_tried: list[str] = []
         self._unavailable: Unavailable | None = None
+        self._again: tuple[str, float] | None = None  # rate-limited: this endpoint after this pause
+        self._rate_waits = 0
         self.error: ManifestError | None = None
         #: True once an earlier attempt may have reached a server.
         self.maybe_applied = False
 
     def next(self) -> tuple[str, float] | None:
         """The next endpoint and the seconds to sleep before it, or ``None``."""
+        if self._again is not None:
+            again, self._again = self._again, None
+            return again
         delay = 0.0
         while True:
             if self._queue is None:
@@ -155,11 +174,25 @@ class Attempts:
         if exc.sent:
             self.maybe_applied = True
             if self._call.kind is Kind.UNSAFE:
-                raise type(exc)(
-                    f"{exc.message}; the request may have reached the registry, so it was not resent",
-                    sent=True,
-                    endpoint=endpoint,
-                ) from exc
+                raise self._unknown(exc, "it was not sent again (without an id it would register twice)")
+
+    def _unknown(self, cause: ManifestError, what_then: str) -> OutcomeUnknown:
+        """The error of a write that may have been applied: neither success nor failure."""
+        return OutcomeUnknown(
+            f"{self._call.method} {self._call.path} may have been applied: {cause.message}; {what_then}. "
+            f"{self._settle()}",
+            cause=cause,
+            endpoint=cause.endpoint,
+        )
+
+    def _settle(self) -> str:
+        parts = self._call.path.split("/")
+        if len(parts) >= 5 and parts[1:3] == ["v1", "services"]:
+            name, iid = unquote(parts[3]), unquote(parts[4])
+            return f"Check with `manifest get {name} {iid}`, or send it again: it is idempotent."
+        if self._call.kind is Kind.IDEMPOTENT:
+            return "Send it again (it is idempotent) or read the instance back."
+        return "Read the service back (`manifest get NAME`) before registering again."
 
     def answered(self, endpoint: str, response: Response) -> Response | None:
         """Return ``response`` if it is the call's answer, ``None`` to try elsewhere, or raise."""
@@ -171,19 +204,35 @@ class Attempts:
         if 200 <= status < 300 or status in self._call.accept:
             return response
         if status == 404 and self._call.method == "DELETE" and self.maybe_applied:
-            return response  # an earlier attempt may well have deleted it
+            return response  # an earlier attempt deleted it, or someone else did: it is gone either way
         err = error_from_response(status, response.body, response.headers, endpoint)
+        if isinstance(err, TooManyRequests) and err.code == "rate_limited" and self._rate_waits < RATE_RETRIES:
+            self._rate_waits += 1
+            self._again = (endpoint, min(err.retry_after or 1.0, RATE_WAIT_MAX))
+            self.error = err
+            return None
         if not isinstance(err, Unavailable):
+            if self.maybe_applied and self._call.kind is not Kind.READ and status != 404:
+                # The refusal is of this retry; an earlier attempt may have been applied.
+                raise self._unknown(err, "a retry was refused")
             raise err
         self._pool.mark_failed(endpoint, retry_after=err.retry_after)
         self.error = self._unavailable = err
-        if self._call.kind is Kind.UNSAFE:
-            raise err
-        self.maybe_applied = True
+        # The node says whether it refused before proposing (no_leader,
+        # not_ready, storage_unavailable: nothing committed) or lost track of
+        # a write it proposed (unknown_outcome); a gateway's 502/504 says nothing.
+        if status != 503 or err.code == "unknown_outcome":
+            self.maybe_applied = True
+            if self._call.kind is Kind.UNSAFE:
+                raise self._unknown(err, "it was not sent again (without an id it would register twice)")
         return None
 
     def exhausted(self) -> ManifestError:
         """The error to raise when every endpoint and round has been used up."""
+        if self.maybe_applied and self._call.kind is not Kind.READ and self.error is not None:
+            return self._unknown(self.error, "no retry got an answer")
+        if isinstance(self.error, TooManyRequests):
+            return self.error
         if len(self._all_tried) == 1 and self._rounds == 1 and self.error is not None:
             return self.error  # one endpoint, one try: its own error says it best
         tried = ", ".join(self._all_tried)
@@ -258,6 +307,11 @@ class ClientCore:
             timeout=call.timeout or self.timeout,
             idempotent=call.kind is not Kind.UNSAFE,
         )
+
+    def watch_session(self, name: str | None, since: int | None, **hooks: Any) -> WatchSession:
+        """A watch of ``name`` (or everything) after ``since``, with this client's headers and timeout."""
+        return WatchSession(self.pool, name=name, since=since, base_headers=self.headers,
+                            timeout=self.timeout, **hooks)
 
     def should_refresh(self, call: Call) -> bool:
         """Whether to ask for the member list before ``call`` (and claim that refresh)."""

@@ -4,7 +4,8 @@ Every failure a caller can see is a :class:`ManifestError`::
 
     ManifestError                  anything the client raises on purpose
     ├── ConnectionFailed           no usable HTTP answer (refused, reset, DNS)   retriable
-    │   └── RequestTimeout         no answer within the per-request timeout       retriable
+    │   ├── RequestTimeout         no answer within the per-request timeout       retriable
+    │   └── TLSError               TLS could not be set up (untrusted certificate)
     ├── InvalidRequest       400   bad input; ``.field`` names it
     ├── Unauthorized         401   missing or bad credentials
     ├── Forbidden            403   not allowed
@@ -12,7 +13,17 @@ Every failure a caller can see is a :class:`ManifestError`::
     ├── Conflict             409
     ├── PayloadTooLarge      413
     ├── UnsupportedMediaType 415
-    └── Unavailable          503   no leader / node not ready (also 502, 504)     retriable
+    ├── TooManyRequests      429   a cap or a rate limit; ``.limit``, ``.retry_after``
+    ├── InternalError        500   a bug in the server; ``.request_id`` finds it in its log
+    ├── Unavailable          503   no leader / node not ready (also 502, 504)     retriable
+    └── OutcomeUnknown             a write reached a node, or may have, and no answer
+                                   says whether it was applied                    retriable
+
+A write ends in one of three ways: it returns (applied), it raises any
+error but ``OutcomeUnknown`` (not applied: the registry refused it, or it
+provably never left the client), or it raises ``OutcomeUnknown`` (perhaps
+applied: read the instance back, or send the write again when it is
+idempotent, which settles it).
 
 Each class carries ``status`` (HTTP status or ``None``), ``code`` (the
 contract's machine-readable error code) and ``retriable``.  An error body of
@@ -23,6 +34,7 @@ the table does not know becomes a plain ``ManifestError``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -30,6 +42,7 @@ __all__ = [
     "ManifestError",
     "ConnectionFailed",
     "RequestTimeout",
+    "TLSError",
     "InvalidRequest",
     "Unauthorized",
     "Forbidden",
@@ -37,7 +50,10 @@ __all__ = [
     "Conflict",
     "PayloadTooLarge",
     "UnsupportedMediaType",
+    "TooManyRequests",
+    "InternalError",
     "Unavailable",
+    "OutcomeUnknown",
     "error_from_response",
 ]
 
@@ -98,6 +114,21 @@ class RequestTimeout(ConnectionFailed):
     default_code = "timeout"
 
 
+class TLSError(ConnectionFailed):
+    """TLS could not be set up with the endpoint: its certificate is not trusted
+    (give the CA that signed it), it refused ours, or it does not speak TLS.
+
+    Not retriable: another try fails the same way until the configuration
+    changes. The request never left (``sent`` is ``False``).
+    """
+
+    retriable = False
+    default_code = "tls"
+
+    def __init__(self, message: str, *, endpoint: str | None = None) -> None:
+        super().__init__(message, sent=False, endpoint=endpoint)
+
+
 class InvalidRequest(ManifestError):
     """400: the request was malformed; ``field`` names the offending input when known."""
 
@@ -155,6 +186,41 @@ class UnsupportedMediaType(ManifestError):
     default_status = 415
 
 
+class TooManyRequests(ManifestError):
+    """429: a cap was reached (``limit`` names the server's setting).
+
+    ``code == "rate_limited"`` (a token's request rate) is retried by the
+    client itself after ``Retry-After`` (see ``_client.py``); this reaches the
+    caller only when that did not help. Any other cap (instances, watch
+    streams) is not retried: it frees up only as instances leave.
+    ``retry_after`` is the server's hint in seconds.
+    """
+
+    default_code = "too_many_requests"
+    default_status = 429
+
+    def __init__(
+        self, message: str, *, limit: str | None = None, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+class InternalError(ManifestError):
+    """500: the server hit a bug. Not an outage: sending the request again will not help.
+
+    ``request_id`` names the failure in the server's log, when it said one.
+    """
+
+    default_code = "internal"
+    default_status = 500
+
+    def __init__(self, message: str, *, request_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.request_id = request_id
+
+
 class Unavailable(ManifestError):
     """503 (or a gateway's 502/504): no leader, or the node is not ready yet.
 
@@ -170,6 +236,23 @@ class Unavailable(ManifestError):
         self.retry_after = retry_after
 
 
+class OutcomeUnknown(ManifestError):
+    """A write reached a node, or may have, and no answer says whether it was applied.
+
+    ``cause`` is the last error seen (the lost answer, the refused retry).
+    Neither success nor failure: the registry may hold the change. An
+    idempotent write (register with an id, heartbeat, deregister) can simply
+    be sent again; otherwise read the instance back to learn which it was.
+    """
+
+    retriable = True
+    default_code = "outcome_unknown"
+
+    def __init__(self, message: str, *, cause: ManifestError | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.cause = cause
+
+
 _BY_STATUS: dict[int, type[ManifestError]] = {
     400: InvalidRequest,
     401: Unauthorized,
@@ -178,19 +261,22 @@ _BY_STATUS: dict[int, type[ManifestError]] = {
     409: Conflict,
     413: PayloadTooLarge,
     415: UnsupportedMediaType,
+    429: TooManyRequests,
+    500: InternalError,
     502: Unavailable,
     503: Unavailable,
     504: Unavailable,
 }
 
 
+# Seconds in ASCII digits: float() would also take "inf", "nan", "1_0" and
+# other scripts' digits. The HTTP-date form is legal but no Manifest node sends it.
+_SECONDS = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9})?")
+
+
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        # The HTTP-date form is legal but no Manifest node sends it.
-        return None
+    return float(value) if value is not None and _SECONDS.fullmatch(value) else None
 
 
 def error_from_response(
@@ -219,4 +305,11 @@ def error_from_response(
         return InvalidRequest(message, field=field if isinstance(field, str) else None, **common)
     if cls is Unavailable:
         return Unavailable(message, retry_after=_retry_after(headers), **common)
+    if cls is TooManyRequests:
+        limit = detail.get("limit")
+        return TooManyRequests(message, limit=limit if isinstance(limit, str) else None,
+                               retry_after=_retry_after(headers), **common)
+    if cls is InternalError:
+        request_id = detail.get("request_id")
+        return InternalError(message, request_id=request_id if isinstance(request_id, str) else None, **common)
     return cls(message, **common)

@@ -4,18 +4,25 @@ The first ``discover(name)`` lists the service once, then follows
 ``/v1/watch?name=...`` from the list's revision in the background, applying
 every event to a local copy. Later discoveries of that service are answered
 from the copy with no request at all. While the stream is broken (every node
-unreachable), answers are the last known copy flagged ``stale``.
+unreachable), answers are the last known copy flagged ``stale``. The stream
+is an ordinary watch, so it goes through the client's transport (TLS, headers,
+timeouts). If the watch gives up (every node refused it), the view is dropped
+and the next discovery asks the server again, which reports the error.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 
+from ._errors import ManifestError
 from ._models import Instances
 from ._watch import WatchEvent
 
-__all__ = ["ServiceView", "local_filter", "follow"]
+__all__ = ["ServiceView", "local_filter", "follow", "follow_async"]
+
+log = logging.getLogger("manifest_client")
 
 
 class ServiceView:
@@ -59,9 +66,28 @@ def local_filter(tags: str | Iterable[str] | None, version: str | None,
     return statuses, tag_list
 
 
-def follow(view: ServiceView, events: Iterable[WatchEvent], stop: threading.Event) -> None:
-    """Apply a watch iterator's events to ``view`` until ``stop`` is set."""
-    for event in events:
-        view.apply(event)
-        if stop.is_set():
-            return
+def follow(view: ServiceView, events: Iterable[WatchEvent], stop: threading.Event,
+           forget: Callable[[], None]) -> None:
+    """Apply a watch iterator's events to ``view`` until ``stop`` is set; ``forget()`` if it gives up."""
+    try:
+        for event in events:
+            view.apply(event)
+            if stop.is_set():
+                return
+    except ManifestError as exc:
+        _gave_up(view, exc, forget)
+
+
+async def follow_async(view: ServiceView, events: AsyncIterable[WatchEvent], forget: Callable[[], None]) -> None:
+    """:func:`follow` for an async watch; ends when its task is cancelled."""
+    try:
+        async for event in events:
+            view.apply(event)
+    except ManifestError as exc:
+        _gave_up(view, exc, forget)
+
+
+def _gave_up(view: ServiceView, exc: ManifestError, forget: Callable[[], None]) -> None:
+    view.streaming = False
+    log.warning("live discovery stopped following the watch: %s", exc)
+    forget()

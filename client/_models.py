@@ -12,16 +12,57 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Instance", "Instances", "Member", "ClusterInfo", "Health", "STATUSES"]
+__all__ = ["Instance", "Instances", "Member", "ClusterInfo", "Health", "STATUSES", "Check", "Removed",
+           "Graph", "GraphNode", "GraphEdge", "Impact", "Impacted"]
 
 #: The statuses an instance can have; the server owns the field.
-STATUSES = ("up", "unhealthy", "down")
+STATUSES = ("up", "unhealthy", "down", "starting", "draining", "maintenance")
 
 # Fields a client may set when registering; the rest belong to the server.
 _CLIENT_FIELDS = (
     "name", "id", "version", "address", "port", "interfaces",
-    "tags", "metadata", "dependencies", "ttl",
+    "tags", "metadata", "dependencies", "ttl", "weight", "check",
 )
+
+
+def _float_or_none(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+@dataclass
+class Check:
+    """An active health check the leader runs: exactly one of ``http``, ``tcp``, ``grpc``.
+
+    ``http``: a URL (2xx passes); ``tcp``: ``HOST:PORT`` (a connect passes);
+    ``grpc``: ``HOST:PORT[/service]`` (the standard gRPC health protocol).
+    Unset numbers take the server's defaults.
+    """
+
+    http: str | None = None
+    tcp: str | None = None
+    grpc: str | None = None
+    interval: float | None = None
+    timeout: float | None = None
+    success_before_up: int | None = None
+    failures_before_unhealthy: int | None = None
+    failures_before_down: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Check:
+        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if getattr(self, k) is not None}
+
+
+@dataclass
+class Removed:
+    """Why and when a removed instance (a tombstone, ``include_removed=True``) went away."""
+
+    reason: str
+    at: datetime | None = None
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -42,7 +83,9 @@ def _format_time(value: datetime) -> str:
 def _int_or_none(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():  # not inf or nan: int() would raise
         return int(value)
     return None
 
@@ -70,6 +113,18 @@ class Instance:
     registered_at: datetime | None = None
     last_heartbeat: datetime | None = None
     revision: int | None = None
+    #: Fencing token of this registration; the handle sends it with every heartbeat.
+    generation: int | None = None
+    weight: float | None = None
+    load: float | None = None
+    check: Check | None = None
+    #: ``{"since", "by", "deadline"}`` while draining; ``{"reason", "since"}`` in maintenance.
+    drain: dict[str, Any] | None = None
+    maintenance: dict[str, Any] | None = None
+    #: Set on tombstones only (``include_removed=True``).
+    removed: Removed | None = None
+    #: Unmet dependencies the registration answer warned about.
+    warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -77,6 +132,7 @@ class Instance:
         """Build an instance from a record as the server sends it."""
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
         ttl = data.get("ttl")
+        check, removed = data.get("check"), data.get("removed")
         return cls(
             name=str(data.get("name", "")),
             id=data.get("id"),
@@ -92,6 +148,15 @@ class Instance:
             registered_at=_parse_time(data.get("registered_at")),
             last_heartbeat=_parse_time(data.get("last_heartbeat")),
             revision=_int_or_none(data.get("revision")),
+            generation=_int_or_none(data.get("generation")),
+            weight=_float_or_none(data.get("weight")),
+            load=_float_or_none(data.get("load")),
+            check=Check.from_dict(check) if isinstance(check, Mapping) else None,
+            drain=dict(data["drain"]) if isinstance(data.get("drain"), Mapping) else None,
+            maintenance=dict(data["maintenance"]) if isinstance(data.get("maintenance"), Mapping) else None,
+            removed=Removed(str(removed.get("reason", "")), _parse_time(removed.get("at")))
+            if isinstance(removed, Mapping) else None,
+            warnings=[str(w) for w in data.get("warnings") or [] if isinstance(w, str)],
             extra={k: v for k, v in data.items() if k not in known},
         )
 
@@ -102,8 +167,12 @@ class Instance:
             if name == "extra":
                 continue
             value = getattr(self, name)
-            if value is None:
+            if value is None or (name == "warnings" and not value):
                 continue
+            if isinstance(value, Check):
+                value = value.to_dict()
+            elif isinstance(value, Removed):
+                value = {"reason": value.reason, "at": _format_time(value.at) if value.at else None}
             out[name] = _format_time(value) if isinstance(value, datetime) else value
         return out
 
@@ -116,6 +185,8 @@ class Instance:
                 continue
             if name == "ttl" and float(value).is_integer():
                 value = int(value)  # the contract's TTL is whole seconds when it can be
+            if isinstance(value, Check):
+                value = value.to_dict()
             body[name] = value
         return body
 
@@ -255,3 +326,75 @@ class Health:
             "leader": self.leader,
             "revision": self.revision,
         }
+
+
+@dataclass
+class GraphNode:
+    """A service in the dependency graph (or one only named by a dependency: ``registered`` False)."""
+
+    name: str
+    counts: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+    registered: bool = True
+    unmet: int = 0
+    protected: bool = False
+
+
+@dataclass
+class GraphEdge:
+    """A declared dependency ``source -> target`` (``declared`` as written, e.g. ``db>=2``)."""
+
+    source: str
+    target: str
+    declared: str
+    range: str | None = None
+    instances: int = 0
+    satisfied: bool = False
+
+
+@dataclass
+class Graph:
+    """``GET /v1/graph``: services, declared dependencies, and every cycle."""
+
+    nodes: list[GraphNode] = field(default_factory=list)
+    edges: list[GraphEdge] = field(default_factory=list)
+    cycles: list[list[str]] = field(default_factory=list)
+    revision: int = 0
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Graph:
+        nodes = [GraphNode(str(n.get("name", "")), dict(n.get("counts") or {}), dict(n.get("versions") or {}),
+                           bool(n.get("registered", True)), int(n.get("unmet") or 0), bool(n.get("protected")))
+                 for n in data.get("nodes") or [] if isinstance(n, Mapping)]
+        edges = [GraphEdge(str(e.get("from", "")), str(e.get("to", "")), str(e.get("declared", "")),
+                           e.get("range"), int(e.get("instances") or 0), bool(e.get("satisfied")))
+                 for e in data.get("edges") or [] if isinstance(e, Mapping)]
+        return cls(nodes, edges, [list(c) for c in data.get("cycles") or []],
+                   _int_or_none(data.get("revision")) or 0)
+
+
+@dataclass
+class Impacted:
+    name: str
+    depth: int
+    via: list[str] = field(default_factory=list)
+    has_other_provider: bool = False
+
+
+@dataclass
+class Impact:
+    """``GET /v1/graph/impact/{name}``: who breaks if ``service`` (or its instance ``id``) goes."""
+
+    service: str
+    id: str | None = None
+    impacted: list[Impacted] = field(default_factory=list)
+    cycles: list[list[str]] = field(default_factory=list)
+    revision: int = 0
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Impact:
+        items = [Impacted(str(i.get("name", "")), int(i.get("depth") or 0), list(i.get("via") or []),
+                          bool(i.get("has_other_provider"))) for i in data.get("impacted") or []
+                 if isinstance(i, Mapping)]
+        return cls(str(data.get("service", "")), data.get("id"), items,
+                   [list(c) for c in data.get("cycles") or []], _int_or_none(data.get("revision")) or 0)

@@ -7,6 +7,7 @@ handling and the stale-if-error cache here means both clients behave the same.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -36,9 +37,12 @@ def filters(
     version: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     depends_on: str | None = None,
+    include_removed: bool = False,
 ) -> tuple[tuple[str, str], ...]:
     """The contract's list filters as query parameters."""
     query = [("status", s) for s in _as_list(status)]
+    if include_removed:
+        query.append(("include", "removed"))
     query += [("tag", t) for t in _as_list(tags)]
     if version:
         query.append(("version", version))
@@ -78,23 +82,49 @@ def _pages(call: Call) -> Op[tuple[Instances, Any]]:
     return items, response
 
 
-def register(core: ClientCore, instance: Instance, **call_opts: Any) -> Op[Instance]:
-    """POST one instance; idempotent (and so retriable) only when it has an id."""
+def new_instance(name: str, id: str | None, **fields: Any) -> Instance:
+    """An :class:`Instance` for ``register()``, with a generated id when none is given.
+
+    The id is chosen here, before the first attempt, so that every retry of
+    the registration names the same instance (and so may be sent again).
+    """
+    return Instance(name=name, id=id or f"{name}-{uuid.uuid4().hex[:12]}", **fields)
+
+
+def register(core: ClientCore, instance: Instance, strict: bool | None = None,
+             **call_opts: Any) -> Op[Instance]:
+    """POST one instance; idempotent (and so retriable) only when it has an id.
+
+    ``strict`` True: refused (``Conflict``, code ``unmet_dependency``) when a
+    dependency has no up instance in range; None: the cluster's default."""
     kind = Kind.IDEMPOTENT if instance.id else Kind.UNSAFE
+    query = () if strict is None else (("strict", "true" if strict else "false"),)
     response = yield Call(
-        "POST", "/v1/services", body=instance.registration_body(), kind=kind, **call_opts
+        "POST", "/v1/services", query, body=instance.registration_body(), kind=kind, **call_opts
     )
     return Instance.from_dict(json_object(response))
 
 
 def heartbeat(
-    core: ClientCore, name: str, id: str, status: str = "up", **call_opts: Any
+    core: ClientCore, name: str, id: str, status: str = "up", *, generation: int | None = None,
+    load: float | None = None, metadata: Mapping[str, str | None] | None = None, **call_opts: Any
 ) -> Op[Instance | None]:
-    """PUT a heartbeat; returns the updated record when the server sends one."""
+    """PUT a heartbeat; returns the updated record when the server sends one.
+
+    ``generation``: the registration's, so a replaced (fenced) registrant is
+    told ``Conflict`` (``stale_generation``) instead of keeping the new one
+    alive. ``load`` in 0..1; ``metadata`` a patch (None removes a key)."""
     if status not in ("up", "unhealthy"):
         raise ValueError("heartbeat status must be 'up' or 'unhealthy'")
+    body: dict[str, Any] = {"status": status}
+    if generation is not None:
+        body["generation"] = generation
+    if load is not None:
+        body["load"] = load
+    if metadata:
+        body["metadata"] = dict(metadata)
     response = yield Call(
-        "PUT", _instance_path(name, id) + "/heartbeat", body={"status": status},
+        "PUT", _instance_path(name, id) + "/heartbeat", body=body,
         kind=Kind.IDEMPOTENT, **call_opts,
     )
     try:
@@ -130,9 +160,11 @@ def heartbeat_many(core: ClientCore, items: Sequence[tuple[str, str] | tuple[str
     return results
 
 
-def deregister(core: ClientCore, name: str, id: str, **call_opts: Any) -> Op[None]:
-    """DELETE one instance."""
-    yield Call("DELETE", _instance_path(name, id), kind=Kind.IDEMPOTENT, **call_opts)
+def deregister(core: ClientCore, name: str, id: str, generation: int | None = None,
+               **call_opts: Any) -> Op[None]:
+    """DELETE one instance; with ``generation`` only if that registration still owns it."""
+    query = () if generation is None else (("generation", str(generation)),)
+    yield Call("DELETE", _instance_path(name, id), query, kind=Kind.IDEMPOTENT, **call_opts)
 
 
 def get(core: ClientCore, name: str, id: str) -> Op[Instance]:

@@ -1,15 +1,22 @@
 """I/O only: send one HTTP request to one endpoint and hand back the raw answer.
 
-Three transports share the :class:`Request`/:class:`Response` pair:
+Three transports share the :class:`Request`/:class:`Response` pair (``_http.py``):
 
 * :class:`SyncTransport` on ``http.client`` with keep-alive connections per endpoint;
-* :class:`AsyncTransport` on ``aiohttp``;
+* :class:`AsyncTransport` on ``aiohttp`` (``_async_transport.py``);
 * :class:`MockTransport`, which answers from a function, for tests.
+
+Each offers two calls: ``handle_request`` (``handle_async_request``) reads
+the whole answer; ``handle_stream`` (``handle_async_stream``) returns once the
+headers arrived and leaves the body to ``Response.iter_lines()``, for watch
+streams. Both go through the same connection set-up, so TLS settings,
+timeouts and the headers the client adds apply to streams too.
 
 A transport never retries on another endpoint and never interprets status
 codes: that is the client core's job.  It raises :class:`ConnectionFailed`
 (or :class:`RequestTimeout`) when no answer came, with ``sent=False`` only when
-the request provably never left (the connection could not be opened).
+the request provably never left (the connection could not be opened), and
+:class:`TLSError` when TLS could not be set up.
 Non-idempotent requests always go out on a new connection, because a failure
 on a reused keep-alive connection cannot tell whether the server saw them.
 """
@@ -18,73 +25,25 @@ from __future__ import annotations
 
 import http.client
 import inspect
-import json
 import socket
 import ssl
 import threading
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._errors import ConnectionFailed, RequestTimeout
+from ._errors import ConnectionFailed, RequestTimeout, TLSError
+from ._http import Request, Response
 
-__all__ = ["Request", "Response", "SyncTransport", "AsyncTransport", "MockTransport"]
+__all__ = ["SyncTransport", "MockTransport", "merge_headers", "tls_failure"]
 
-
-@dataclass(frozen=True)
-class Request:
-    """One HTTP request bound for one endpoint.
-
-    ``target`` is the path and query string (``/v1/services?status=up``);
-    ``idempotent`` tells the transport whether a reused connection is safe.
-    """
-
-    method: str
-    endpoint: str
-    target: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes | None = None
-    timeout: float = 5.0
-    idempotent: bool = True
-
-    @property
-    def url(self) -> str:
-        """The full URL, endpoint plus target."""
-        return self.endpoint + self.target
-
-    def json(self) -> Any:
-        """The decoded JSON body, or ``None`` when there is none."""
-        return json.loads(self.body) if self.body else None
+# Chunks of a streamed body are handed on as soon as they arrive, up to this size.
+_CHUNK = 65536
 
 
-@dataclass
-class Response:
-    """An HTTP answer; ``headers`` keys are lower-case.
-
-    ``endpoint`` is filled in by the client with the endpoint that answered.
-    """
-
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    endpoint: str = ""
-
-    @classmethod
-    def from_json(
-        cls, status: int, data: Any, headers: Mapping[str, str] | None = None
-    ) -> Response:
-        """Build a JSON answer (handy in :class:`MockTransport` handlers)."""
-        hdrs = {"content-type": "application/json"}
-        hdrs.update({k.lower(): v for k, v in (headers or {}).items()})
-        return cls(status, hdrs, json.dumps(data).encode())
-
-    def json(self) -> Any:
-        """The decoded JSON body (``ValueError`` when it is not JSON)."""
-        return json.loads(self.body)
-
-
-def _merge_headers(pairs: Any) -> dict[str, str]:
+def merge_headers(pairs: Any) -> dict[str, str]:
+    """Response headers as a dict with lower-case keys; repeated ones joined with commas."""
     merged: dict[str, str] = {}
     for key, value in pairs:
         key = key.lower()
@@ -92,20 +51,90 @@ def _merge_headers(pairs: Any) -> dict[str, str]:
     return merged
 
 
+def tls_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` means TLS itself failed, rather than the network under it.
+
+    An EOF during the handshake is a peer going away, which another try may
+    get past; an untrusted certificate or a protocol mismatch is not.
+    """
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return True
+    return isinstance(exc, ssl.SSLError) and not isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError))
+
+
 class _StaleConnection(Exception):
     """A reused keep-alive connection turned out to be closed by the server."""
+
+
+@contextmanager
+def _mapped(conn: http.client.HTTPConnection, endpoint: str, *, reused: bool,
+            timed_out: str = "no answer within timeout") -> Iterator[None]:
+    """Turn ``http.client``'s failures after connecting into the client's errors."""
+    try:
+        yield
+    except TimeoutError as exc:
+        conn.close()
+        raise RequestTimeout(timed_out, sent=True, endpoint=endpoint) from exc
+    except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+        conn.close()
+        if reused:
+            raise _StaleConnection(str(exc)) from exc
+        raise ConnectionFailed(f"connection lost: {exc}", sent=True, endpoint=endpoint) from exc
+    except (OSError, http.client.HTTPException) as exc:
+        conn.close()
+        raise ConnectionFailed(f"connection failed: {exc!r}", sent=True, endpoint=endpoint) from exc
+
+
+class _SyncStream:
+    """A streamed body read from its own connection; closing it closes the connection."""
+
+    def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse,
+                 request: Request, forget: Callable[[_SyncStream], None]) -> None:
+        self._conn, self._resp, self._forget = conn, resp, forget
+        self._endpoint = request.endpoint
+        self._stalled = f"stream stalled: nothing received for {request.read_timeout or request.timeout:g} s"
+
+    def __iter__(self) -> _SyncStream:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            with _mapped(self._conn, self._endpoint, reused=False, timed_out=self._stalled):
+                chunk = self._resp.read1(_CHUNK)
+        except ConnectionFailed:
+            self.close()
+            raise
+        if not chunk:
+            self.close()
+            raise StopIteration
+        return chunk
+
+    def abort(self) -> None:
+        """Wake a reader blocked on this stream from another thread (it then sees the end)."""
+        sock = self._conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._conn.close()
+        self._forget(self)
 
 
 class SyncTransport:
     """Blocking transport on ``http.client``; keeps idle connections per endpoint.
 
     Safe to share between threads: a connection is used by one request at a time.
+    ``ssl_context`` applies to every ``https://`` endpoint, streams included.
     """
 
     def __init__(self, *, ssl_context: ssl.SSLContext | None = None, max_idle: int = 4) -> None:
         self._ssl_context = ssl_context
         self._max_idle = max_idle
         self._idle: dict[str, list[http.client.HTTPConnection]] = {}
+        self._streams: set[_SyncStream] = set()
         # Re-entrant: a signal handler may send from the main thread mid-call.
         self._lock = threading.RLock()
 
@@ -120,13 +149,37 @@ class SyncTransport:
                     pass  # the server dropped an idle connection; a new one decides
         return self._exchange(self._connect(request), request, reused=False)
 
+    def handle_stream(self, request: Request) -> Response:
+        """Send ``request`` on a connection of its own; return once the headers are in.
+
+        The answer's ``stream`` yields the body as it arrives; a wait longer
+        than ``request.read_timeout`` raises :class:`RequestTimeout`. Close the
+        response to close the connection (:meth:`close` closes every stream).
+        """
+        conn = self._connect(request)
+        with _mapped(conn, request.endpoint, reused=False):
+            resp = self._send(conn, request)
+            if conn.sock is not None:
+                conn.sock.settimeout(request.read_timeout or request.timeout)
+        stream = _SyncStream(conn, resp, request, self._forget)
+        with self._lock:
+            self._streams.add(stream)
+        return Response(resp.status, merge_headers(resp.getheaders()), stream=stream)
+
     def close(self) -> None:
-        """Close every idle connection."""
+        """Close every idle connection and end every open stream."""
         with self._lock:
             idle, self._idle = self._idle, {}
+            streams = list(self._streams)
         for conns in idle.values():
             for conn in conns:
                 conn.close()
+        for stream in streams:
+            stream.abort()  # its reader, perhaps on another thread, closes it
+
+    def _forget(self, stream: _SyncStream) -> None:
+        with self._lock:
+            self._streams.discard(stream)
 
     def _take_idle(self, endpoint: str) -> http.client.HTTPConnection | None:
         with self._lock:
@@ -157,98 +210,29 @@ class SyncTransport:
             raise RequestTimeout(f"connect timed out: {exc}", sent=False, endpoint=request.endpoint) from exc
         except OSError as exc:
             conn.close()
+            if tls_failure(exc):
+                raise TLSError(f"TLS failed: {exc}", endpoint=request.endpoint) from exc
             raise ConnectionFailed(f"cannot connect: {exc}", sent=False, endpoint=request.endpoint) from exc
         if conn.sock is not None and conn.sock.family in (socket.AF_INET, socket.AF_INET6):
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn
 
-    def _exchange(self, conn: http.client.HTTPConnection, request: Request, *, reused: bool) -> Response:
+    def _send(self, conn: http.client.HTTPConnection, request: Request) -> http.client.HTTPResponse:
+        if conn.sock is not None:
+            conn.sock.settimeout(request.timeout)
         prefix = urlsplit(request.endpoint).path
-        try:
-            if conn.sock is not None:
-                conn.sock.settimeout(request.timeout)
-            conn.request(request.method, prefix + request.target, request.body, dict(request.headers))
-            resp = conn.getresponse()
+        conn.request(request.method, prefix + request.target, request.body, dict(request.headers))
+        return conn.getresponse()
+
+    def _exchange(self, conn: http.client.HTTPConnection, request: Request, *, reused: bool) -> Response:
+        with _mapped(conn, request.endpoint, reused=reused):
+            resp = self._send(conn, request)
             body = resp.read()
-        except TimeoutError as exc:
-            conn.close()
-            raise RequestTimeout("no answer within timeout", sent=True, endpoint=request.endpoint) from exc
-        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
-            conn.close()
-            if reused:
-                raise _StaleConnection(str(exc)) from exc
-            raise ConnectionFailed(f"connection lost: {exc}", sent=True, endpoint=request.endpoint) from exc
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            raise ConnectionFailed(
-                f"connection failed: {exc!r}", sent=True, endpoint=request.endpoint
-            ) from exc
         if resp.will_close:
             conn.close()
         else:
             self._give_back(request.endpoint, conn)
-        return Response(resp.status, _merge_headers(resp.getheaders()), body)
-
-
-class AsyncTransport:
-    """Asyncio transport on ``aiohttp``; the session is created on first use."""
-
-    def __init__(self, *, ssl_context: ssl.SSLContext | None = None, limit_per_host: int = 8) -> None:
-        self._ssl_context = ssl_context
-        self._limit_per_host = limit_per_host
-        self._sessions: dict[bool, Any] = {}
-        self._loop: Any = None
-
-    def _session(self, fresh: bool) -> Any:
-        # aiohttp is imported lazily so that sync-only programs and the CLI start fast.
-        import asyncio
-
-        import aiohttp
-
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            # Sessions are bound to a loop; a new loop (another asyncio.run) needs new ones.
-            self._sessions, self._loop = {}, loop
-        session = self._sessions.get(fresh)
-        if session is None or session.closed:
-            ssl_arg: Any = self._ssl_context if self._ssl_context is not None else True
-            connector = (
-                aiohttp.TCPConnector(force_close=True, ssl=ssl_arg)
-                if fresh
-                else aiohttp.TCPConnector(limit_per_host=self._limit_per_host, ssl=ssl_arg)
-            )
-            session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
-            self._sessions[fresh] = session
-        return session
-
-    async def handle_async_request(self, request: Request) -> Response:
-        """Send ``request`` and return the answer, whatever its status."""
-        import aiohttp
-
-        session = self._session(fresh=not request.idempotent)
-        timeout = aiohttp.ClientTimeout(total=request.timeout, connect=request.timeout)
-        ep = request.endpoint
-        try:
-            async with session.request(
-                request.method, request.url, data=request.body, headers=dict(request.headers),
-                timeout=timeout, allow_redirects=False,
-            ) as resp:
-                body = await resp.read()
-                return Response(resp.status, _merge_headers(resp.headers.items()), body)
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise RequestTimeout("connect timed out", sent=False, endpoint=ep) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise ConnectionFailed(f"cannot connect: {exc}", sent=False, endpoint=ep) from exc
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise RequestTimeout("no answer within timeout", sent=True, endpoint=ep) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise ConnectionFailed(f"connection failed: {exc!r}", sent=True, endpoint=ep) from exc
-
-    async def aclose(self) -> None:
-        """Close the aiohttp sessions."""
-        sessions, self._sessions = self._sessions, {}
-        for session in sessions.values():
-            await session.close()
+        return Response(resp.status, merge_headers(resp.getheaders()), body)
 
 
 Handler = Callable[[Request], "Response | Awaitable[Response]"]
@@ -261,6 +245,11 @@ class MockTransport:
     awaitable of one) or raises :class:`ConnectionFailed` to simulate a dead
     endpoint.  Every request is appended to ``requests``.  Works with both
     :class:`~manifest_client.Registry` and :class:`~manifest_client.AsyncRegistry`.
+
+    Watch streams go through the same handler: the answer's ``body`` is the
+    whole stream (it ends, as if the server closed it), or its ``stream``
+    yields chunks one by one and may raise :class:`ConnectionFailed` (the
+    connection broke) or :class:`RequestTimeout` (the stream stalled).
     """
 
     def __init__(self, handler: Handler) -> None:
@@ -285,6 +274,14 @@ class MockTransport:
         if inspect.isawaitable(result):
             result = await result
         return result
+
+    def handle_stream(self, request: Request) -> Response:
+        """Answer a stream: the handler's response, read through its ``stream`` or ``body``."""
+        return self.handle_request(request)
+
+    async def handle_async_stream(self, request: Request) -> Response:
+        """Answer a stream from a coroutine."""
+        return await self.handle_async_request(request)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -2,7 +2,7 @@
 
 ``cli`` is the click group; node commands (``dev``, ``node``) are added to it
 by the server package.  Exit codes: 0 ok, 1 not found, 2 usage, 3 registry
-unavailable or unreachable, 4 any other error.  Errors are one line on
+unavailable or unreachable, 4 any other error, 5 a write's outcome unknown.  Errors are one line on
 stderr, never a traceback.
 
 How commands get their client: ``ctx.obj`` is a dict; if it holds
@@ -13,102 +13,23 @@ pass ``obj={"registry_factory": ...}`` to ``CliRunner.invoke``.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from ._errors import ConnectionFailed, ManifestError, NotFound, Unavailable
+from ._cli_common import (EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE,  # noqa: F401
+                          ClientState, RegistryFactory, _default_factory, _handles_errors, _pairs,
+                          _print_instances, _print_record, _state)
 from ._inspect import member_lags, scrape_metrics
 from ._metrics import QUANTILES
+from ._cli_features import FEATURE_COMMANDS, check_from_options, check_options
+from ._cli_snapshot import snapshot_group
 from ._models import STATUSES, Instance
-from ._output import age, echo, echo_json, fmt_seconds, status_cell, table
-from ._sync_client import Registry
+from ._output import echo, echo_json, fmt_seconds, status_cell, table
 
 __all__ = ["cli", "main", "EXIT_OK", "EXIT_NOT_FOUND", "EXIT_USAGE", "EXIT_UNAVAILABLE", "EXIT_ERROR"]
-
-EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_ERROR = 0, 1, 2, 3, 4
-
-RegistryFactory = Callable[[str | None, float], Registry]
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _default_factory(url: str | None, timeout: float) -> Registry:
-    return Registry(url, timeout=timeout)
-
-
-@dataclass
-class ClientState:
-    """Options of the group, and the registry built from them on first use."""
-
-    url: str | None
-    as_json: bool
-    timeout: float
-    factory: RegistryFactory
-    _registry: Registry | None = field(default=None, repr=False)
-
-    def registry(self) -> Registry:
-        """The registry client for this invocation."""
-        if self._registry is None:
-            self._registry = self.factory(self.url, self.timeout)
-        return self._registry
-
-    def close(self) -> None:
-        """Release the client's connections."""
-        if self._registry is not None:
-            self._registry.close()
-
-
-def _state() -> ClientState:
-    state: ClientState = click.get_current_context().find_root().obj["client"]
-    return state
-
-
-def _exit_code(exc: ManifestError) -> int:
-    if isinstance(exc, NotFound):
-        return EXIT_NOT_FOUND
-    if isinstance(exc, (ConnectionFailed, Unavailable)):
-        return EXIT_UNAVAILABLE
-    return EXIT_ERROR
-
-
-def _fail(message: str, code: int) -> None:
-    echo(click.style("error: ", fg="red", bold=True) + message, err=True)
-    click.get_current_context().exit(code)
-
-
-def _handles_errors(fn: F) -> F:
-    """Turn registry errors (and surprises) into one stderr line and an exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ManifestError as exc:
-            _fail(str(exc), _exit_code(exc))
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except ValueError as exc:  # bad endpoint URLs and the like
-            _fail(str(exc), EXIT_USAGE)
-        except Exception as exc:  # noqa: BLE001 - the promise is: never a traceback
-            _fail(f"unexpected {type(exc).__name__}: {exc}", EXIT_ERROR)
-        return None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", ctx=ctx, param=param)
-        out[key] = value
-    return out
 
 
 @click.group(name="manifest")
@@ -126,37 +47,6 @@ def cli(ctx: click.Context, url: str | None, as_json: bool, timeout: float) -> N
     ctx.call_on_close(state.close)
 
 
-def _instance_rows(instances: list[Instance]) -> list[list[Any]]:
-    return [
-        [i.name, i.id or "-", status_cell(i.status), i.version or "-", i.endpoint or "-",
-         ",".join(i.tags) or "-", age(i.last_heartbeat)]
-        for i in instances
-    ]
-
-
-def _print_instances(instances: list[Instance], revision: int) -> None:
-    if _state().as_json:
-        echo_json({"instances": [i.to_dict() for i in instances], "revision": revision})
-    elif not instances:
-        echo("no instances", err=True)
-    else:
-        echo(table(["SERVICE", "ID", "STATUS", "VERSION", "ENDPOINT", "TAGS", "HEARTBEAT"],
-                   _instance_rows(instances)))
-
-
-def _print_record(record: Instance) -> None:
-    if _state().as_json:
-        echo_json(record.to_dict())
-        return
-    data = record.to_dict()
-    width = max(len(k) for k in data)
-    for key, value in data.items():
-        shown = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else (
-            ", ".join(map(str, value)) if isinstance(value, list) else str(value))
-        if key == "status":
-            shown = click.style(shown, fg=status_cell(shown)[1])
-        echo(f"{key.ljust(width)}  {shown}")
-
 
 @cli.command("ls")
 @click.option("--service", "-s", help="Only this service.")
@@ -173,12 +63,13 @@ def ls_command(service: str | None, status: tuple[str, ...], tag: tuple[str, ...
 @cli.command("get")
 @click.argument("name")
 @click.argument("id", required=False)
+@click.option("--removed", is_flag=True, help="Also removed instances, with why and when (tombstones).")
 @_handles_errors
-def get_command(name: str, id: str | None) -> None:
+def get_command(name: str, id: str | None, removed: bool) -> None:
     """Show one instance, or every instance of a service."""
     reg = _state().registry()
     if id is None:
-        found = reg.list_instances(service=name)
+        found = reg.list_instances(service=name, include_removed=removed)
         _print_instances(found, found.revision)
     else:
         _print_record(reg.get(name, id))
@@ -197,28 +88,36 @@ def get_command(name: str, id: str | None) -> None:
 @click.option("--depends-on", multiple=True, help="A service this one needs (repeatable).")
 @click.option("--ttl", type=click.FloatRange(min=0, min_open=True),
               help="Seconds without heartbeat before down.")
+@click.option("--weight", type=click.FloatRange(0, 1000), help="Share of weighted picks (default 1).")
+@check_options
+@click.option("--strict/--no-strict", default=None, help="Refuse when a dependency is unmet (409).")
 @_handles_errors
 def register_command(name: str, id_: str | None, address: str | None, port: int | None,
                      version_: str | None, tag: tuple[str, ...], meta: dict[str, str],
-                     interface: dict[str, str], depends_on: tuple[str, ...], ttl: float | None) -> None:
+                     interface: dict[str, str], depends_on: tuple[str, ...], ttl: float | None,
+                     weight: float | None, strict: bool | None, **check: object) -> None:
     """Register (or update) an instance once; nothing sends its heartbeats."""
     instance = Instance(name=name, id=id_, address=address, port=port, version=version_,
                         tags=list(tag), metadata=meta, interfaces=interface,
-                        dependencies=list(depends_on), ttl=ttl)
-    record = _state().registry().register_instance(instance)
+                        dependencies=list(depends_on), ttl=ttl, weight=weight, check=check_from_options(check))
+    record = _state().registry().register_instance(instance, strict=strict)
     if _state().as_json:
         echo_json(record.to_dict())
     else:
-        echo(f"registered {record.name}/{record.id} ({record.status or 'pending'})")
+        echo(f"registered {record.name}/{record.id} ({record.status or 'pending'}, "
+             f"generation {record.generation})")
+        for warning in record.warnings:
+            echo(click.style("warning: ", fg="yellow") + warning, err=True)
 
 
 @cli.command("deregister")
 @click.argument("name")
 @click.argument("id")
+@click.option("--generation", type=click.IntRange(min=1), help="Only if this registration still owns it.")
 @_handles_errors
-def deregister_command(name: str, id: str) -> None:
-    """Remove an instance."""
-    _state().registry().deregister(name, id)
+def deregister_command(name: str, id: str, generation: int | None) -> None:
+    """Remove an instance (as an operator, unless --generation names the registration)."""
+    _state().registry().deregister(name, id, generation)
     if _state().as_json:
         echo_json({"deregistered": {"name": name, "id": id}})
     else:
@@ -229,10 +128,17 @@ def deregister_command(name: str, id: str) -> None:
 @click.argument("name")
 @click.argument("id")
 @click.option("--status", type=click.Choice(["up", "unhealthy"]), default="up", show_default=True)
+@click.option("--generation", type=click.IntRange(min=1), help="The registration's generation (fencing).")
+@click.option("--load", type=click.FloatRange(0, 1), help="This instance's load, 0..1.")
+@click.option("--meta", multiple=True, callback=_pairs, metavar="KEY=VALUE",
+              help="Metadata to set (repeatable); KEY= removes the key.")
 @_handles_errors
-def heartbeat_command(name: str, id: str, status: str) -> None:
+def heartbeat_command(name: str, id: str, status: str, generation: int | None, load: float | None,
+                      meta: dict[str, str]) -> None:
     """Send one heartbeat for an instance."""
-    record = _state().registry().heartbeat(name, id, status)
+    patch = {k: (v if v != "" else None) for k, v in meta.items()}
+    record = _state().registry().heartbeat(name, id, status, generation=generation, load=load,
+                                           metadata=patch or None)
     if _state().as_json:
         echo_json(record.to_dict() if record else {"name": name, "id": id, "status": status})
     else:
@@ -285,10 +191,16 @@ def health_command() -> None:
         click.get_current_context().exit(EXIT_UNAVAILABLE)
 
 
-@cli.command("cluster")
+@cli.group("cluster", invoke_without_command=True)
+@click.pass_context
+def cluster_group(ctx: click.Context) -> None:
+    """Members, their roles and lag, the leader and the term; ``add`` and ``remove`` change them."""
+    if ctx.invoked_subcommand is None:
+        cluster_command()
+
+
 @_handles_errors
 def cluster_command() -> None:
-    """Members, their roles and lag, the leader and the term."""
     reg = _state().registry()
     info = reg.cluster()
     lags = member_lags(reg, info)
@@ -350,6 +262,106 @@ def stats_command(sample: float) -> None:
                     for r in metrics["latency"]]))
     else:
         echo("latency: not exported")
+
+
+def _print_members(data: dict[str, Any]) -> None:
+    if _state().as_json:
+        echo_json(data)
+        return
+    echo(f"leader: {data.get('leader') or 'none'}")
+    echo(table(["ID", "ROLE", "API", "RAFT"], [[m.get("id") or "-", status_cell(m.get("role") or "unknown"),
+                                               m.get("api") or "-", m.get("raft") or "-"]
+                                              for m in data.get("members", [])]))
+
+
+@cluster_group.command("add")
+@click.argument("raft_addr")
+@click.option("--api", "api", required=True, metavar="URL",
+              help="The new node's API URL (it was started with --join).")
+@_handles_errors
+def cluster_add(raft_addr: str, api: str) -> None:
+    """Add the node started with --join at RAFT_ADDR as a voter (needs an admin token).
+
+    One change at a time; refused when it would leave no reachable majority."""
+    _print_members(_state().registry().membership.add(raft_addr, api))
+
+
+@cluster_group.command("remove")
+@click.argument("node")
+@_handles_errors
+def cluster_remove(node: str) -> None:
+    """Remove the voter NODE (its id or Raft address); a leader hands over first (needs an admin token)."""
+    _print_members(_state().registry().membership.remove(node))
+
+
+@cli.group("token")
+def token_group() -> None:
+    """Create, list, rotate and revoke API tokens (needs an admin token in $MANIFEST_TOKEN)."""
+
+
+def _print_token(data: dict[str, Any], created: bool) -> None:
+    if _state().as_json:
+        echo_json(data)
+        return
+    services = ",".join(data.get("services") or []) or "-"
+    echo(f"id: {data['id']}   role: {data['role']}   services: {services}   "
+         f"expires: {data.get('expires_at') or 'never'}")
+    if created:  # the one place the secret is shown; keep it out of shell history files
+        echo(f"token (shown once): {data['token']}")
+
+
+@token_group.command("create")
+@click.option("--role", required=True, type=click.Choice(["read", "service", "operator", "admin"]))
+@click.option("--services", multiple=True, metavar="PATTERN[,PATTERN]",
+              help="Service-name patterns a service token may act for ('orchestrator*'); repeatable.")
+@click.option("--ttl", default=None, metavar="DURATION", help="Expire after this long: 90d, 12h, 30m, 3600.")
+@click.option("--description", default=None, help="What the token is for.")
+@click.option("--any-owner", is_flag=True, help="May act on instances other tokens registered.")
+@_handles_errors
+def token_create(role: str, services: tuple[str, ...], ttl: str | None, description: str | None,
+                 any_owner: bool) -> None:
+    """Make a token; its secret is printed once."""
+    patterns = [p.strip() for item in services for p in item.split(",") if p.strip()]
+    data = _state().registry().tokens.create(role, services=patterns, ttl=ttl, description=description,
+                                             any_owner=any_owner)
+    _print_token(data, created=True)
+
+
+@token_group.command("list")
+@_handles_errors
+def token_list() -> None:
+    """Every token's id, role, services and expiry (never a secret)."""
+    tokens = _state().registry().tokens.list()["tokens"]
+    if _state().as_json:
+        echo_json(tokens)
+        return
+    echo(table(["ID", "ROLE", "SERVICES", "EXPIRES", "DESCRIPTION"],
+               [[t["id"], t["role"], ",".join(t["services"]) or "-",
+                 ("expired " if t["expired"] else "") + (t["expires_at"] or "never"), t["description"] or "-"]
+                for t in tokens]))
+
+
+@token_group.command("rotate")
+@click.argument("token_id")
+@_handles_errors
+def token_rotate(token_id: str) -> None:
+    """A new secret for the same token; the old one stops working at once."""
+    _print_token(_state().registry().tokens.rotate(token_id), created=True)
+
+
+@token_group.command("revoke")
+@click.argument("token_id")
+@_handles_errors
+def token_revoke(token_id: str) -> None:
+    """Revoke a token on every node."""
+    _state().registry().tokens.revoke(token_id)
+    if _state().as_json:
+        echo_json({"id": token_id, "revoked": True})
+    else:
+        echo(f"revoked {token_id}")
+for _command in FEATURE_COMMANDS:
+    cli.add_command(_command)
+cli.add_command(snapshot_group)
 
 
 def main() -> None:

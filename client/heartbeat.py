@@ -23,121 +23,28 @@ import atexit
 import inspect
 import logging
 import threading
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import _ops
-from ._errors import ManifestError, NotFound
+from ._errors import Conflict, ManifestError, NotFound
+from ._handle import DEFAULT_TTL, AsyncRegistrationClient, Handle, RegistrationClient
 from ._models import Instance
 from ._signals import SignalGuard
 
-if TYPE_CHECKING:
-    from ._async_client import AsyncRegistry
-    from ._sync_client import Registry
-
-__all__ = ["Registration", "AsyncRegistration", "DEFAULT_TTL"]
+__all__ = ["Registration", "AsyncRegistration", "RegistrationClient", "AsyncRegistrationClient", "DEFAULT_TTL"]
 
 log = logging.getLogger("manifest_client")
 
-#: TTL used when neither the caller nor the server names one.
-DEFAULT_TTL = 30.0
 
-
-class _Handle:
-    """State and timing shared by the sync and async handles."""
-
-    def __init__(
-        self,
-        instance: Instance,
-        *,
-        health_check: Callable[[], Any] | None,
-        heartbeat: bool,
-        deregister_on_exit: bool,
-        handle_signals: bool,
-    ) -> None:
-        if not instance.id:
-            raise ValueError("a heartbeat-managed instance needs an explicit id")
-        self.instance = instance
-        #: The latest record the registry returned for this instance.
-        self.record: Instance = instance
-        #: ``time.time()`` of the last successful register or heartbeat.
-        self.last_success: float | None = None
-        #: Heartbeats that failed in a row since the last success.
-        self.consecutive_failures = 0
-        #: The error of the last failed heartbeat, if any.
-        self.last_error: BaseException | None = None
-        #: The status sent with the last heartbeat: ``up`` or ``unhealthy``.
-        self.status = "up"
-        self._health_check = health_check
-        self._heartbeat = heartbeat
-        self._deregister_on_exit = deregister_on_exit
-        self._handle_signals = handle_signals and deregister_on_exit
-        self._guard: SignalGuard | None = None
-        self._closed = False
-
-    @property
-    def name(self) -> str:
-        """The service name."""
-        return self.instance.name
-
-    @property
-    def id(self) -> str:
-        """The instance id (sent explicitly, generated if the caller gave none)."""
-        return self.instance.id or ""
-
-    @property
-    def ttl(self) -> float:
-        """Seconds without heartbeat after which the registry marks the instance down."""
-        return float(self.instance.ttl or self.record.ttl or DEFAULT_TTL)
-
-    @property
-    def interval(self) -> float:
-        """Seconds between heartbeats: a third of the TTL."""
-        return self.ttl / 3
-
-    @property
-    def request_timeout(self) -> float:
-        """Per-request timeout for heartbeats: short, so a dead node costs little."""
-        return min(2.0, max(0.2, self.ttl / 6), self.interval)
-
-    def _retry_delay(self) -> float:
-        return min(self.interval, 0.5 * 2.0 ** (self.consecutive_failures - 1))
-
-    def _succeeded(self, record: Instance | None) -> float:
-        if record is not None:
-            self.record = record
-        self.last_success = time.time()
-        self.consecutive_failures = 0
-        self.last_error = None
-        return self.interval
-
-    def _failed(self, exc: BaseException) -> float:
-        self.consecutive_failures += 1
-        self.last_error = exc
-        log.warning("heartbeat for %s/%s failed (%d in a row): %s",
-                    self.name, self.id, self.consecutive_failures, exc)
-        return self._retry_delay()
-
-    def _status_from(self, result: Any) -> str:
-        self.status = "up" if result else "unhealthy"
-        return self.status
-
-    def __repr__(self) -> str:
-        return (f"<{type(self).__name__} {self.name}/{self.id} status={self.status} "
-                f"failures={self.consecutive_failures}>")
-
-
-class Registration(_Handle):
+class Registration(Handle):
     """A registered instance whose heartbeats run in a background thread.
 
     Returned by :meth:`Registry.register`; use it as a context manager, or
     call :meth:`close` yourself.
     """
 
-    def __init__(self, registry: Registry, instance: Instance, **options: Any) -> None:
+    def __init__(self, client: RegistrationClient, instance: Instance, **options: Any) -> None:
         super().__init__(instance, **options)
-        self._registry = registry
+        self._client = client
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -171,25 +78,29 @@ class Registration(_Handle):
             return self._status_from(False)
 
     def _register(self, status: str, **call_opts: Any) -> None:
-        core = self._registry._core
-        record: Instance | None = self._registry._run(_ops.register(core, self.instance, **call_opts))
+        record: Instance | None = self._client.register(self.instance, **call_opts)
         if status != "up":
-            beat = _ops.heartbeat(core, self.name, self.id, status, **call_opts)
-            record = self._registry._run(beat) or record
+            record = self._client.heartbeat(self.name, self.id, status, **call_opts) or record
         self._succeeded(record)
 
     def _loop(self) -> None:
         delay = self.interval
         while not self._stop.wait(delay):
             delay = self._beat()
+            if self.fenced:
+                return
 
     def _beat(self) -> float:
         status = self._check()
         opts = {"timeout": self.request_timeout, "rounds": 1}
-        core = self._registry._core
         try:
             try:
-                record = self._registry._run(_ops.heartbeat(core, self.name, self.id, status, **opts))
+                record = self._client.heartbeat(self.name, self.id, status, generation=self.generation,
+                                                load=self._load_now(), **opts)
+            except Conflict as exc:
+                if self._is_fenced(exc):
+                    return self._fence(exc)
+                raise
             except NotFound:
                 if self._stop.is_set():
                     return 0.0  # closing: a re-registration now would outlive the deregister
@@ -212,10 +123,10 @@ class Registration(_Handle):
         if self._thread is not None and self._thread is not threading.current_thread():
             # Wait for an in-flight beat so that it cannot re-register after we deregister.
             self._thread.join(timeout=self.request_timeout * 4 + 1.0)
-        if self._deregister_on_exit if deregister is None else deregister:
+        if (self._deregister_on_exit if deregister is None else deregister) and not self.fenced:
             try:
-                self._registry._run(_ops.deregister(self._registry._core, self.name, self.id))
-            except NotFound:
+                self._client.deregister(self.name, self.id, self.generation)
+            except (NotFound, Conflict):  # gone, or replaced by a newer registration: not ours to delete
                 pass
             except ManifestError as exc:
                 log.warning("could not deregister %s/%s: %s", self.name, self.id, exc)
@@ -230,7 +141,7 @@ class Registration(_Handle):
         self.close()
 
 
-class AsyncRegistration(_Handle):
+class AsyncRegistration(Handle):
     """A registered instance whose heartbeats run in an asyncio task.
 
     Returned by :meth:`AsyncRegistry.register`; use ``async with`` or
@@ -239,9 +150,9 @@ class AsyncRegistration(_Handle):
     coroutine function.
     """
 
-    def __init__(self, registry: AsyncRegistry, instance: Instance, **options: Any) -> None:
+    def __init__(self, client: AsyncRegistrationClient, instance: Instance, **options: Any) -> None:
         super().__init__(instance, **options)
-        self._registry = registry
+        self._client = client
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -277,11 +188,9 @@ class AsyncRegistration(_Handle):
             return self._status_from(False)
 
     async def _register(self, status: str, **call_opts: Any) -> None:
-        core = self._registry._core
-        record: Instance | None = await self._registry._run(_ops.register(core, self.instance, **call_opts))
+        record: Instance | None = await self._client.register(self.instance, **call_opts)
         if status != "up":
-            beat = _ops.heartbeat(core, self.name, self.id, status, **call_opts)
-            record = await self._registry._run(beat) or record
+            record = await self._client.heartbeat(self.name, self.id, status, **call_opts) or record
         self._succeeded(record)
 
     async def _loop(self) -> None:
@@ -294,14 +203,20 @@ class AsyncRegistration(_Handle):
             except TimeoutError:
                 pass
             delay = await self._beat()
+            if self.fenced:
+                return
 
     async def _beat(self) -> float:
         status = await self._check()
         opts = {"timeout": self.request_timeout, "rounds": 1}
-        core = self._registry._core
         try:
             try:
-                record = await self._registry._run(_ops.heartbeat(core, self.name, self.id, status, **opts))
+                record = await self._client.heartbeat(self.name, self.id, status, generation=self.generation,
+                                                      load=self._load_now(), **opts)
+            except Conflict as exc:
+                if self._is_fenced(exc):
+                    return self._fence(exc)
+                raise
             except NotFound:
                 if self._stop is not None and self._stop.is_set():
                     return 0.0
@@ -327,10 +242,10 @@ class AsyncRegistration(_Handle):
             done, _ = await asyncio.wait({self._task}, timeout=self.request_timeout * 4 + 1.0)
             if not done:
                 self._task.cancel()
-        if self._deregister_on_exit if deregister is None else deregister:
+        if (self._deregister_on_exit if deregister is None else deregister) and not self.fenced:
             try:
-                await self._registry._run(_ops.deregister(self._registry._core, self.name, self.id))
-            except NotFound:
+                await self._client.deregister(self.name, self.id, self.generation)
+            except (NotFound, Conflict):  # gone, or replaced by a newer registration: not ours to delete
                 pass
             except ManifestError as exc:
                 log.warning("could not deregister %s/%s: %s", self.name, self.id, exc)
@@ -350,9 +265,12 @@ class AsyncRegistration(_Handle):
                 self._task.cancel()
         except RuntimeError:
             pass  # the event loop is already closed: the task can no longer run anyway
+        if self.fenced:
+            return
         try:
-            self._registry._deregister_blocking(self.name, self.id, timeout=self.request_timeout)
-        except NotFound:
+            self._client.deregister_blocking(self.name, self.id, timeout=self.request_timeout,
+                                             generation=self.generation)
+        except (NotFound, Conflict):
             pass
         except ManifestError as exc:
             log.warning("could not deregister %s/%s: %s", self.name, self.id, exc)

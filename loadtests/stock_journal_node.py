@@ -5,7 +5,7 @@ project's journal (manifest_node.consensus.journal) fixes. Never use it to
 run a registry.
 """
 
-from pysyncobj.journal import FileJournal
+from manifest_node.consensus.pysyncobj.journal import FileJournal
 
 import manifest_node.consensus.adapter as adapter
 
@@ -16,6 +16,6 @@ def _stock(path, fsync=False):
 
 adapter.DurableJournal = _stock
 
-from manifest_node.cli import main  # noqa: E402  (after the swap on purpose)
+from manifest_node.entry import main  # noqa: E402  (after the swap on purpose)
 
 main()

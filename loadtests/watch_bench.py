@@ -16,7 +16,7 @@
    ``--idle`` watch streams and ``--blocking`` blocking reads held open. The
    window must cover at least one keep-alive period (15 s by default) or it
    can miss every keep-alive.
-4. ``--floor``: the same idle streams on a bare aiohttp SSE server (uvloop, one
+4. ``--floor``: the same idle streams on a bare aiohttp SSE server (asyncio's loop as the node's, one
    shared keep-alive loop, nothing else): what 10,000 idle connections cost
    any aiohttp server on this machine.
 """
@@ -159,7 +159,6 @@ def _profile(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
 # ---- the floor: a bare aiohttp SSE server --------------------------------------
 
 def _serve_bare(port: int, keepalive: float) -> None:
-    import uvloop
     from aiohttp import web
 
     streams: set = set()
@@ -197,7 +196,7 @@ def _serve_bare(port: int, keepalive: float) -> None:
     app.router.add_get("/sse", sse)
     app.router.add_get("/ok", ok)
     app.cleanup_ctx.append(keepalives)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=uvloop.new_event_loop())
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=asyncio.new_event_loop())
 
 
 async def bare_floor(args) -> None:

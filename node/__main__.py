@@ -1,5 +1,5 @@
 """``python -m manifest_node`` is the ``manifest`` command."""
 
-from .cli import main
+from .entry import main
 
 main()

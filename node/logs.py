@@ -47,7 +47,7 @@ def setup(fmt: str = "text", level: str = "info", node_id: str | None = None) ->
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # pysyncobj logs every reconnect attempt at warning; keep errors only.
-    logging.getLogger("pysyncobj").setLevel(logging.ERROR)
+    logging.getLogger("manifest_node.consensus.pysyncobj").setLevel(logging.ERROR)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 

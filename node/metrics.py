@@ -1,17 +1,46 @@
-"""Prometheus metrics of one node, in a registry of its own (tests run many apps)."""
+"""Prometheus metrics of one node, in a registry of its own (tests run many apps).
+
+What the request path counts lives here, as plain ints bumped on the event
+loop and rendered when Prometheus scrapes; what is read from the store at
+scrape time is in metrics_store.py, the process's own series in
+metrics_process.py. docs/operations.md, "Monitoring", lists every series.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from bisect import bisect_left
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from .fsm.query import counts_by_status
+from .fsm.expiry import PROTECTION
+from .metrics_process import ProcessMetrics
+from .metrics_store import StoreCollector
 
-ROLE_VALUES = ("leader", "follower", "candidate")
+log = logging.getLogger("manifest.registry")
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Tally:
+    """A counter or level changed on the event loop only: a plain int, read at scrape time.
+
+    prometheus_client's Counter takes a lock per increment; the heartbeat
+    path and every blocking read would pay it."""
+
+    __slots__ = ("value", "created")
+
+    def __init__(self):
+        self.value = 0
+        self.created = time.time()
+
+    def inc(self, n: int = 1) -> None:
+        self.value += n
+
+    def dec(self, n: int = 1) -> None:
+        self.value -= n
 
 
 class Metrics:
@@ -19,27 +48,72 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.http = HttpMetrics()
         self.registry.register(self.http)
-        self.heartbeats = Counter("manifest_heartbeats", "Heartbeats received by this node",
-                                  registry=self.registry)
-        self.expirations = Counter("manifest_expirations", "Instances turned down by the expiry clock",
-                                   registry=self.registry)
-        self.removals = Counter("manifest_removals", "Down instances removed after the grace period",
-                                registry=self.registry)
-        self.registry.register(_StoreCollector(store))
+        self.heartbeats = Tally()  # received here, whatever became of them
+        self.heartbeat_failures: dict[str, int] = {}  # error code -> heartbeats refused with it
+        self.blocking_reads = Tally()  # requests parked in a blocking read now
+        self.registry.register(_LoopCollector(self))
+        self.malformed = Counter("manifest_http_malformed_requests",
+                                 "Requests aiohttp's parser refused with its plain-text 400", registry=self.registry)
+        self.refusals = Counter("manifest_limit_refusals", "Requests and connections refused by a limit",
+                                ["limit"], registry=self.registry)
+        self.timeouts = Counter("manifest_http_timeouts", "Connections closed because a request was too slow",
+                                ["part"], registry=self.registry)
+        self.connections = Gauge("manifest_http_connections", "Open HTTP connections", registry=self.registry)
+        self.watch_streams = Gauge("manifest_watch_streams", "Open watch streams", registry=self.registry)
+        self.probes = Counter("manifest_check_probes", "Health-check probes this node ran (as leader)",
+                              ["kind", "result"], registry=self.registry)
+        self.protections = Counter("manifest_protection_episodes",
+                                   "Services that entered mass-expiry protection", registry=self.registry)
+        self.registry.register(StoreCollector(store))
+        self.registry.register(ProcessMetrics())
+
+    def refused(self, limit: str | None) -> None:
+        """One request or connection refused by ``limit`` (the setting's name)."""
+        self.refusals.labels(limit or "unknown").inc()
+
+    def heartbeat_failed(self, code: str, n: int = 1) -> None:
+        """``n`` heartbeats received here that did not land, refused with error ``code``."""
+        self.heartbeat_failures[code] = self.heartbeat_failures.get(code, 0) + n
 
     def route(self, route: str, method: str | None):
         """``observe(status, seconds, method)`` for one route's requests (see HttpMetrics)."""
         return self.http.route(route, method)
 
+    def probed(self, kind: str, passed: bool) -> None:
+        self.probes.labels(kind, "pass" if passed else "fail").inc()
+
     def on_events(self, index, events) -> None:
+        # Expirations and removals are counted by the leader that decided them
+        # (consensus/applied.py), not here on every node.
         for ev in events or ():
-            if ev.kind == "expired":
-                self.expirations.inc()
-            elif ev.kind == "deregistered" and ev.reason == "grace":
-                self.removals.inc()
+            if ev.kind == PROTECTION:
+                if ev.record["protected"]:
+                    self.protections.inc()
+                # Once per change, on every node: what an operator greps for.
+                log.warning("service %s %s mass-expiry protection: %s", ev.record["name"],
+                            "enters" if ev.record["protected"] else "leaves", ev.record["reason"])
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _LoopCollector:
+    """The Tallies above, as Prometheus series."""
+
+    def __init__(self, metrics: Metrics):
+        self._m = metrics
+
+    def collect(self):
+        m = self._m
+        yield CounterMetricFamily("manifest_heartbeats", "Heartbeats received by this node",
+                                  value=m.heartbeats.value, created=m.heartbeats.created)
+        failures = CounterMetricFamily("manifest_heartbeat_failures",
+                                       "Heartbeats received here that were refused, by error code", labels=["code"])
+        for code, n in sorted(dict(m.heartbeat_failures).items()):
+            failures.add_metric([code], n)
+        yield failures
+        yield GaugeMetricFamily("manifest_blocking_reads", "Requests waiting in a blocking read (?index=&wait=)",
+                                value=m.blocking_reads.value)
 
 
 class _RouteMethod:
@@ -125,27 +199,3 @@ def _count(series: _RouteMethod, status: int, seconds: float) -> None:
 
 def _le(bound: float) -> str:
     return repr(float(bound))  # prometheus_client's spelling: 0.005, 1.0, 10.0
-
-
-class _StoreCollector:
-    def __init__(self, store):
-        self._store = store
-
-    def collect(self):
-        st = self._store.status()
-        role = GaugeMetricFamily("manifest_raft_role", "1 for this node's current Raft role", labels=["role"])
-        for r in ROLE_VALUES:
-            role.add_metric([r], 1.0 if st.role == r else 0.0)
-        yield role
-        yield GaugeMetricFamily("manifest_raft_term", "Current Raft term", value=st.term)
-        yield GaugeMetricFamily("manifest_raft_commit_index", "Raft commit index known here", value=st.commit)
-        yield GaugeMetricFamily("manifest_raft_applied_index", "Raft index applied here", value=st.applied)
-        yield GaugeMetricFamily("manifest_registry_revision", "Registry revision applied here",
-                                value=st.revision)
-        yield GaugeMetricFamily("manifest_ready", "1 when this node is ready to serve",
-                                value=1.0 if st.ready else 0.0)
-        counts = self._store.read(counts_by_status)
-        inst = GaugeMetricFamily("manifest_instances", "Instances by status", labels=["status"])
-        for status, n in counts.items():
-            inst.add_metric([status], n)
-        yield inst

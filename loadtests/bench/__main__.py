@@ -54,6 +54,8 @@ def parse_args(argv=None):
     ap.add_argument("--kills", type=int, default=10, help="leader kills for failover (Manifest and etcd)")
     ap.add_argument("--heartbeat-instances", type=int, default=1000)
     ap.add_argument("--fsync", action="store_true", help="run the Manifest nodes with --fsync")
+    ap.add_argument("--raft-protocol", choices=("v2", "legacy"), default="v2",
+                    help="the nodes' Raft wire protocol (legacy: pysyncobj's pickle + Fernet framing)")
     ap.add_argument("--etcd-tmpfs", action="store_true",
                     help="etcd data dirs in /dev/shm (its fsyncs become free, like Manifest without --fsync)")
     ap.add_argument("--rate", type=float, default=None,
@@ -68,6 +70,10 @@ def parse_args(argv=None):
     if args.latency_duration is None:
         args.latency_duration = max(1.0, min(10.0, args.duration / 2))
     return args
+
+
+def node_flags(args) -> list[str]:
+    return (["--fsync"] if args.fsync else []) + ["--raft-protocol", args.raft_protocol]
 
 
 def measure(sc: Scenario, wrk_path: str, args, workdir: str, pids: dict | None = None) -> dict:
@@ -131,7 +137,7 @@ def start_all(args, tmp: Path, etcd_path: str | None, started: list):
     started.append(bare)
     bare.start()
     log(f"bare aiohttp server on {bare.url}")
-    cluster = targets.start_manifest(tmp / "manifest", ["--fsync"] if args.fsync else [], started)
+    cluster = targets.start_manifest(tmp / "manifest", node_flags(args), started)
     leader, follower = cluster.leader(), cluster.followers()[0]
     log(f"manifest: leader {leader.url}, followers {[n.url for n in cluster.followers()]}")
     n = targets.register_many([leader.url], READ_SERVICE, [f"r{i}" for i in range(10)], ttl=3600,
@@ -232,6 +238,7 @@ def run(args) -> int:
     meta = {"duration_s": args.duration, "latency_duration_s": args.latency_duration,
             "connections": args.connections, "threads": args.threads, "quick": args.quick, "kills": args.kills,
             "heartbeat_instances": args.heartbeat_instances, "rate": args.rate, "fsync": args.fsync,
+            "raft_protocol": args.raft_protocol,
             "etcd_tmpfs": args.etcd_tmpfs,
             "etcd": etcd_path is not None, "cpus": os.cpu_count(), "python": platform.python_version(),
             "loadavg_end": os.getloadavg()[0], **source_state(),
@@ -254,7 +261,7 @@ def run_failover(args, tmp: Path, etcd) -> dict:
     log(f"- failover.manifest: fresh 3-node cluster, {args.kills} leader kills")
     running: list = []
     try:
-        cluster = targets.start_manifest(tmp / "failover", ["--fsync"] if args.fsync else [], running)
+        cluster = targets.start_manifest(tmp / "failover", node_flags(args), running)
         out["failover.manifest"] = {"system": "manifest", "kind": "failover",
                                     **failover.summary(failover.manifest(cluster, args.kills, log))}
     except Exception as exc:

@@ -1,4 +1,4 @@
-"""A bare aiohttp server on uvloop: the ceiling the registry's HTTP layer is compared with.
+"""A bare aiohttp server on asyncio's loop, as the node runs: the ceiling the registry's HTTP layer is compared with.
 
     python -m loadtests.bench.bare_server --port 8080
 
@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 
 from aiohttp import web
 
@@ -45,10 +46,8 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    import uvloop
-
     web.run_app(create_app(), host=args.host, port=args.port, print=None, access_log=None,
-                loop=uvloop.new_event_loop())
+                loop=asyncio.new_event_loop())
 
 
 if __name__ == "__main__":

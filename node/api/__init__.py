@@ -1,1 +1,1 @@
-"""The aiohttp HTTP API. Depends on the Store interface, never on pysyncobj."""
+"""The aiohttp HTTP API. Depends on the store Protocol (node/store_protocol.py), never on consensus."""

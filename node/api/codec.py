@@ -7,20 +7,16 @@ import orjson
 from aiohttp import web
 
 from .. import errors
+from . import body as _body
 
 JSON = "application/json"
 MSGPACK = "application/msgpack"
 _MSGPACK_TYPES = (MSGPACK, "application/x-msgpack", "application/vnd.msgpack")
 
 
-async def read_body(request: web.Request, max_body: int, required: bool = True):
-    """Decode the body as JSON or msgpack; errors are 4xx and name the problem."""
-    length = request.content_length
-    if length is not None and length > max_body:
-        raise errors.PayloadTooLarge(f"body exceeds {max_body} bytes")
-    raw = await request.content.read(max_body + 1)
-    if len(raw) > max_body:
-        raise errors.PayloadTooLarge(f"body exceeds {max_body} bytes")
+async def read_body(request: web.Request, max_body: int, timeout: float, required: bool = True):
+    """Decode the whole body as JSON or msgpack; errors are 4xx and name the problem."""
+    raw = await _body.read(request, max_body, timeout)
     if not raw:
         if required:
             raise errors.InvalidInput("a request body is required", "body", code="required")
@@ -36,7 +32,8 @@ async def read_body(request: web.Request, max_body: int, required: bool = True):
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise errors.InvalidInput(f"body is not valid JSON: {exc}", "body", code="malformed") from None
-    raise errors.UnsupportedMediaType(f"unsupported content type {ctype!r}; use {JSON} or {MSGPACK}")
+    raise errors.UnsupportedMediaType(f"unsupported content type {ctype!r}; use {JSON} or {MSGPACK}",
+                                      "Content-Type")
 
 
 def object_with(body, allowed, where: str = "body") -> dict:
@@ -71,22 +68,32 @@ def raw_response(data: bytes, as_msgpack: bool, status: int = 200, headers: dict
                         headers=headers)
 
 
-def list_body(instances: bytes, revision: int, next_cursor: str | None, as_msgpack: bool) -> bytes:
-    """``{"instances": <pre-rendered array>, "revision": N[, "next_cursor": C]}``."""
+def list_body(instances: bytes, revision: int, next_cursor: str | None, as_msgpack: bool,
+              protection: dict | None = None) -> bytes:
+    """``{"instances": <pre-rendered array>, "revision": N[, "next_cursor": C]
+    [, "protected": true, "protection": {reason, since}]}``."""
     if as_msgpack:
-        head = bytes([0x83 if next_cursor else 0x82])
+        head = bytes([0x82 + bool(next_cursor) + 2 * bool(protection)])
         out = head + msgpack.packb("instances") + instances + msgpack.packb("revision") + msgpack.packb(revision)
         if next_cursor:
             out += msgpack.packb("next_cursor") + msgpack.packb(next_cursor)
+        if protection:
+            out += msgpack.packb("protected") + msgpack.packb(True) + msgpack.packb("protection") \
+                + msgpack.packb(protection)
         return out
     out = b'{"instances":' + instances + b',"revision":' + str(revision).encode()
     if next_cursor:
         out += b',"next_cursor":' + orjson.dumps(next_cursor)
+    if protection:
+        out += b',"protected":true,"protection":' + orjson.dumps(protection)
     return out + b"}"
 
 
 def error_response(request: web.Request, exc: errors.ManifestError) -> web.Response:
     headers = {}
-    if isinstance(exc, errors.Unavailable):
+    if isinstance(exc, (errors.Unavailable, errors.TooManyRequests)):
         headers["Retry-After"] = str(exc.retry_after)
-    return respond(request, exc.body(), exc.status, headers)
+    response = respond(request, exc.body(), exc.status, headers)
+    if isinstance(exc, errors.IncompleteBody):
+        response.force_close()
+    return response

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import random
-import time
 import uuid
 
 from aiohttp import web
 
 from .. import errors
-from ..fsm import commands as C
-from ..fsm import query as Q
+from ..auth.guard import TARGET, scope, scoped_caller
+from ..checks import targets
+from ..fsm import commands
+from ..fsm.expiry import protection_view
+from ..fsm.query import get as get_record
+from ..fsm.query import run as run_query
+from ..fsm.results import Code, Failed, Written
+from ..fsm import fields as extra_fields
 from ..fsm.validation import ValidationError, check_id, check_name, check_reported_status, validate_registration
-from . import codec, params
-from .keys import CHANGES, CONFIG, METRICS, READ_HEADERS, RENDERED, STORE
-from .render_cache import ListRead
+from . import blocking, codec, params, pick
+from .keys import CONFIG, METRICS, READ_HEADERS, RENDERED, STORE
+from .render_cache import ListRead, ListState, Rendered
 
 # A list body kept whole for repeated reads, at most: a larger one would be a
 # second copy of the cached instances, and joining them again costs little
@@ -41,71 +45,120 @@ def _path_key(request: web.Request) -> tuple[str, str]:
         raise _validation(exc) from None
 
 
-def _ok(result: dict) -> dict:
-    """Unwrap an FSM result or raise the matching error."""
-    if "error" in result:
-        raise errors.from_result(result)
+async def commit(request: web.Request, command: list) -> Written:
+    """Commit a command and return what it wrote, or raise what it was refused with."""
+    result = await request.app[STORE].propose(command)
+    if isinstance(result, Failed):
+        if result.code is Code.TOO_MANY_INSTANCES:
+            request.app[METRICS].refused(result.limit)
+        raise errors.for_failure(result)
     return result
 
 
-async def _write(request: web.Request, command: list) -> dict:
-    store = request.app[STORE]
-    return _ok(await store.propose(command))
-
-
 # ---- writes ------------------------------------------------------------------
+def check_target(request: web.Request, fields: dict, where: str = "") -> None:
+    """403 ``check_target`` when the registration's check may not be probed (checks/targets.py)."""
+    cfg = request.app[CONFIG]
+    refused = targets.refusal(fields["check"], fields["address"], scoped_caller(request), cfg.check_targets,
+                              cfg.loopback_checks)
+    if refused is not None:
+        raise errors.Forbidden(where + refused[1], where + refused[0], code="check_target")
+
+
+def with_warnings(result: Written) -> dict:
+    """The record a registration answers with: ``warnings`` when a dependency is unmet."""
+    if not result.warnings:
+        return result.record
+    return {**result.record, "warnings": list(result.warnings)}
+
+
 async def register(request: web.Request) -> web.Response:
-    body = await codec.read_body(request, request.app[CONFIG].max_body)
+    cfg = request.app[CONFIG]
+    params.only(request.query, ("strict",))
+    strict = params.flag(request.query, "strict", cfg.strict_dependencies)
+    body = await codec.read_body(request, cfg.max_body, cfg.body_timeout)
     try:
         fields = validate_registration(body)
     except ValidationError as exc:
         raise _validation(exc) from None
     # The receiving node stamps identity; apply() must never draw randomness.
     fields.setdefault("id", f"{fields['name']}-{uuid.uuid4().hex[:12]}")
-    result = await _write(request, C.register(fields))
-    record = result["record"]
-    return codec.respond(request, record, 201 if result["created"] else 200,
+    request[TARGET] = (fields["name"], fields["id"])
+    # The caps travel in the command: apply decides, alike on every node (commands.py).
+    command = commands.register(fields, (cfg.max_instances, cfg.max_instances_per_service), strict)
+    command = scope(request, fields["name"], command)
+    check_target(request, fields)
+    result = await commit(request, command)
+    record = result.record
+    return codec.respond(request, with_warnings(result), 201 if result.created else 200,
                          {"X-Manifest-Index": str(record["revision"])})
+
+
+def heartbeat_extras(body: dict | None, gen: int | None, coalesce: list[int]) -> dict:
+    """The HEARTBEAT command's extras from a heartbeat body (400 naming a bad field)."""
+    extras: dict = {}
+    if gen is not None:
+        extras["generation"] = gen
+    try:
+        if body and body.get("load") is not None:
+            extras["load"] = extra_fields.load(body["load"])
+            extras["coalesce"] = coalesce
+        if body and body.get("metadata") is not None:
+            extras["metadata"] = extra_fields.metadata_patch(body["metadata"])
+    except ValidationError as exc:
+        raise _validation(exc) from None
+    return extras
 
 
 async def heartbeat(request: web.Request) -> web.Response:
     name, iid = _path_key(request)
-    body = await codec.read_body(request, request.app[CONFIG].max_body, required=False)
+    cfg = request.app[CONFIG]
+    params.only(request.query, ("generation",))
+    body = await codec.read_body(request, cfg.max_body, cfg.body_timeout, required=False)
     status = None
     if body is not None:
-        codec.object_with(body, ("status",))
+        codec.object_with(body, ("status", "generation", "load", "metadata"))
         if "status" in body:
             try:
                 status = check_reported_status(body["status"])
             except ValidationError as exc:
                 raise _validation(exc) from None
-    request.app[METRICS].heartbeats.inc()
-    result = await _write(request, C.heartbeat(name, iid, status))
-    return codec.respond(request, result["record"])
+    extras = heartbeat_extras(body, params.generation(request.query, body), cfg.load_coalescing())
+    result = await commit_heartbeat(request, name, commands.heartbeat(name, iid, status, extras))
+    return codec.respond(request, result.record)
+
+
+async def commit_heartbeat(request: web.Request, name: str, command: list) -> Written:
+    """``commit`` for one client heartbeat (ours, Consul's check pass, Eureka's renew), counted in
+    ``manifest_heartbeats_total`` and, when refused, ``manifest_heartbeat_failures_total{code}``."""
+    metrics = request.app[METRICS]
+    metrics.heartbeats.inc()
+    try:
+        return await commit(request, scope(request, name, command))
+    except errors.ManifestError as exc:
+        metrics.heartbeat_failed(exc.code)
+        raise
+    except Exception:
+        metrics.heartbeat_failed("internal")
+        raise
 
 
 async def deregister(request: web.Request) -> web.Response:
     name, iid = _path_key(request)
-    result = await _write(request, C.deregister(name, iid))
-    return codec.respond(request, result["record"])
+    cfg = request.app[CONFIG]
+    params.only(request.query, ("generation",))
+    # Read whole before anything is deleted: a request that did not arrive
+    # in full must not delete anything.
+    body = await codec.read_body(request, cfg.max_body, cfg.body_timeout, required=False)
+    if body is not None:
+        codec.object_with(body, ("generation",))
+    gen = params.generation(request.query, body)
+    command = commands.deregister(name, iid, None if gen is None else {"generation": gen})
+    result = await commit(request, scope(request, name, command))
+    return codec.respond(request, result.record)
 
 
 # ---- reads -------------------------------------------------------------------
-async def _blocking(request: web.Request, rp: params.ReadParams, service: str | None, current) -> None:
-    """Hold a blocking read until ``current()`` exceeds rp.index or the wait ends."""
-    if rp.index is None or current() > rp.index:
-        return
-    wait = rp.wait if rp.wait is not None else 300.0
-    # Jitter spreads the wake-ups of many clients that started together.
-    deadline = time.monotonic() + wait + random.uniform(0, wait / 16)
-    hub = request.app[CHANGES]
-    while current() <= rp.index and not hub.closed:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return
-        await hub.wait(service, remaining)
-
-
 def _list_read(request: web.Request, by_name: bool) -> tuple[str | None, ListRead]:
     """The service name and parsed query string, parsed and validated once per distinct pair."""
     cache = request.app[RENDERED]
@@ -123,67 +176,70 @@ def _list_read(request: web.Request, by_name: bool) -> tuple[str | None, ListRea
 
 
 async def list_services(request: web.Request) -> web.Response:
+    if "pick" in request.query:  # list_query takes it for /v1/services/{name}; here it would be ignored
+        raise errors.InvalidInput("pick chooses among one service's instances: GET /v1/services/{name}?pick=",
+                                  "pick", code="unknown_field")
     store = request.app[STORE]
     _, read = _list_read(request, by_name=False)
     rp = read.params
     if rp.linearizable:
         await store.sync(True)
     if rp.index is not None:
-        await _blocking(request, rp, None, lambda: store.fsm.revision)
+        await blocking.wait_past(request, rp.index, rp.wait, None, store.revision)
     return _render_list(request, store, read, None)
 
 
 async def get_service(request: web.Request) -> web.Response:
+    if "pick" in request.query:
+        return await pick.handle(request)
     store = request.app[STORE]
     name, read = _list_read(request, by_name=True)
     rp = read.params
     if rp.linearizable:
         await store.sync(True)
     if rp.index is not None:
-        await _blocking(request, rp, name, lambda: store.fsm.service_rev.get(name, 0))
+        await blocking.wait_past(request, rp.index, rp.wait, name, lambda: store.service_revision(name))
     return _render_list(request, store, read, name)
 
 
-def _list_state(state, name: str | None) -> tuple[int, int, int | None]:
-    """(view key, revision, index) of a list; index None: the service was never registered."""
+def _list_state(state, name: str | None) -> ListState:
     revision = state.revision
-    return state.view_key(name), revision, revision if name is None else state.service_rev.get(name)
+    return ListState(state.changes.key(name), revision,
+                     revision if name is None else state.service_rev.get(name))
 
 
 def _render_list(request, store, read: ListRead, name: str | None) -> web.Response:
     as_msgpack = codec.wants_msgpack(request)
     seen = store.read(lambda s: _list_state(s, name))
-    last = read.last[as_msgpack]
-    if last is not None and last[0] == seen:
-        body = last[1]
-    elif seen[2] is not None:
+    body = read.last_body(as_msgpack, seen)
+    if body is None and seen.index is not None:
         seen, body = _render_body(request.app[RENDERED], store, read.query, name, as_msgpack)
         if len(body) <= _KEEP_BODY:
-            read.last[as_msgpack] = (seen, body)
-    index = seen[2]
-    if index is None:
+            read.keep(as_msgpack, seen, body)
+    if seen.index is None:
         raise errors.NotFound(f"no service {name!r} was ever registered")
-    return web.Response(body=body, headers=request.app[READ_HEADERS](index, as_msgpack))
+    return web.Response(body=body, headers=request.app[READ_HEADERS](seen.index, as_msgpack))
 
 
-def _render_body(cache, store, query, name: str | None, as_msgpack: bool) -> tuple[tuple, bytes]:
-    def run(state):
+def _render_body(cache, store, query, name: str | None, as_msgpack: bool) -> tuple[ListState, bytes]:
+    def under_lock(state):
+        """The list's state, and either its cached rendering or its records to render."""
         seen = _list_state(state, name)
-        key = (query, seen[0], as_msgpack)
+        key = (query, seen.view, as_msgpack)
         hit = cache.get(key)
-        if hit is None:
-            records, more = Q.run(state, query)
-            return seen, key, None, records, more
-        return seen, key, hit, None, None
+        if hit is not None:
+            return seen, key, hit, None, None
+        shield = protection_view(state, name) if name is not None else None
+        return seen, key, None, run_query(state, query), shield
 
-    seen, key, hit, records, more = store.read(run)
+    seen, key, hit, found, shield = store.read(under_lock)
     if hit is None:
         # Serialize outside the state lock; the records are fresh dicts.
-        cursor = params.encode_cursor(more) if more is not None else None
-        hit = (codec.dumps(records, as_msgpack), cursor)
+        records, more = found
+        hit = Rendered(codec.dumps(records, as_msgpack), params.encode_cursor(more) if more is not None else None,
+                       shield[0] if shield else None)
         cache.put(key, hit)
-    instances, cursor = hit
-    return seen, codec.list_body(instances, seen[1], cursor, as_msgpack)
+    return seen, codec.list_body(hit.instances, seen.revision, hit.cursor, as_msgpack, hit.protection)
 
 
 async def get_instance(request: web.Request) -> web.Response:
@@ -193,7 +249,7 @@ async def get_instance(request: web.Request) -> web.Response:
     if rp.index is not None:
         raise errors.Unsupported("blocking reads are offered on service lists only", "index")
     await store.sync(rp.linearizable)
-    record, revision = store.read(lambda s: (Q.get(s, name, iid), s.revision))
+    record, revision = store.read(lambda s: (get_record(s, name, iid), s.revision))
     if record is None:
         raise errors.NotFound(f"no instance {name}/{iid}")
     return _read_response(request, record, revision)
@@ -209,16 +265,30 @@ async def health(request: web.Request) -> web.Response:
     st = request.app[STORE].status()
     body = {"status": "ok" if st.ready else "unavailable", "role": st.role, "leader": st.leader_api,
             "revision": st.revision, "term": st.term, "commit_index": st.commit,
-            "applied_index": st.applied}
-    headers = {} if st.ready else {"Retry-After": "1"}
+            "applied_index": st.applied, "applied_hash": st.applied_hash, "alarms": list(st.alarms),
+            "storage": list(st.storage), "last_contact_ms": st.last_contact_ms}
+    # Public by contract (no token): the dashboard served by another member reads it cross-origin.
+    headers = {"Access-Control-Allow-Origin": "*"}
+    if not st.ready:
+        headers["Retry-After"] = "1"
     return codec.respond(request, body, 200 if st.ready else 503, headers)
+
+
+_LIVE = b'{"status":"live"}'
+
+
+async def live(request: web.Request) -> web.Response:
+    """Liveness: this process serves HTTP. Asks nothing of Raft, so it answers without a leader."""
+    return web.Response(body=_LIVE, content_type="application/json")
 
 
 async def cluster(request: web.Request) -> web.Response:
     store = request.app[STORE]
     st = store.status()
     body = {"id": store.cfg.id, "leader": st.leader_api, "term": st.term, "commit_index": st.commit,
-            "applied_index": st.applied, "revision": st.revision, "members": store.members()}
+            "applied_index": st.applied, "applied_hash": st.applied_hash, "revision": st.revision,
+            "members": store.members(), "alarms": list(st.alarms),
+            "protected": store.read(protection_view)}
     return _read_response(request, body, st.revision)
 
 

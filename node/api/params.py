@@ -13,13 +13,19 @@ from .. import errors
 from ..fsm import model
 from ..fsm.query import Query
 from ..fsm.semver import parse_range
-from ..fsm.validation import ID_RE, NAME_RE
+from ..fsm.validation import is_id, is_name, is_text
 
 MAX_LIMIT = 10_000
 MAX_WAIT = 600.0
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
+# ASCII digits only: str.isdigit() and \d also take other scripts' digits
+# (and isdigit() takes '²', which int() then refuses).
+_UINT = re.compile(r"[0-9]{1,18}")
+_DURATION = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,9})?)(ms|s|m)?")
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,400}")
 _LIST_KEYS = {"status", "tag", "version", "depends_on", "limit", "cursor", "consistency",
-              "index", "wait"}
+              "index", "wait", "include", "pick"}
+PICKS = ("least_loaded", "weighted", "random", "round_robin")
+_BOOL = {"true": True, "1": True, "false": False, "0": False}
 
 
 class Consistency(enum.Enum):
@@ -45,8 +51,15 @@ def _one(q: MultiMapping, key: str) -> str | None:
     return values[0] if values else None
 
 
+def parse_uint(text: str, field: str, what: str = "a non-negative integer") -> int:
+    """A non-negative integer of ASCII digits, or InvalidInput naming ``field``."""
+    if not _UINT.fullmatch(text):
+        raise errors.InvalidInput(f"{field} must be {what}", field)
+    return int(text)
+
+
 def parse_duration(text: str, field: str) -> float:
-    m = _DURATION.match(text.strip())
+    m = _DURATION.fullmatch(text)
     if not m:
         raise errors.InvalidInput(f"{field} must be a duration like 30s, 500ms or 5m", field)
     value = float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
@@ -63,9 +76,7 @@ def read_params(q: MultiMapping) -> ReadParams:
         raise errors.InvalidInput("consistency must be local or linearizable", "consistency") from None
     index = wait = None
     if (raw_index := _one(q, "index")) is not None:
-        if not raw_index.isdigit() or len(raw_index) > 18:
-            raise errors.InvalidInput("index must be a non-negative integer", "index")
-        index = int(raw_index)
+        index = parse_uint(raw_index, "index")
     if (raw_wait := _one(q, "wait")) is not None:
         wait = parse_duration(raw_wait, "wait")
         if index is None:
@@ -78,12 +89,15 @@ def encode_cursor(key: tuple[str, str]) -> str:
 
 
 def _decode_cursor(text: str) -> tuple[str, str]:
+    # b64decode skips characters outside its alphabet: check them first.
+    if not _CURSOR.fullmatch(text):
+        raise errors.InvalidInput("cursor is not one this server issued", "cursor")
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
         name, _, iid = raw.partition("/")
     except (ValueError, UnicodeDecodeError):
         raise errors.InvalidInput("cursor is not one this server issued", "cursor") from None
-    if not NAME_RE.match(name) or not ID_RE.match(iid):
+    if not is_name(name) or not is_id(iid):
         raise errors.InvalidInput("cursor is not one this server issued", "cursor")
     return name, iid
 
@@ -97,8 +111,8 @@ def list_query(q: MultiMapping, name: str | None = None) -> Query:
         if s not in model.STATUSES:
             raise errors.InvalidInput(f"status must be one of {', '.join(model.STATUSES)}", "status")
     tags = tuple(q.getall("tag", []))
-    if any(not t for t in tags):
-        raise errors.InvalidInput("tag must not be empty", "tag")
+    if any(not t or not is_text(t) for t in tags):
+        raise errors.InvalidInput("tag must be a non-empty string without control characters", "tag")
     version = None
     if (raw := _one(q, "version")) is not None:
         clauses = parse_range(raw)
@@ -110,15 +124,63 @@ def list_query(q: MultiMapping, name: str | None = None) -> Query:
         if key.startswith("meta."):
             if len(key) == 5:
                 raise errors.InvalidInput("meta.KEY needs a key", key)
+            if not is_text(key):
+                raise errors.InvalidInput("metadata keys hold no control characters", key)
             meta.append((key[5:], _one(q, key)))
     depends_on = _one(q, "depends_on")
-    if depends_on is not None and not NAME_RE.match(depends_on):
+    if depends_on is not None and not is_name(depends_on):
         raise errors.InvalidInput("depends_on must be a service name", "depends_on")
     limit = None
     if (raw := _one(q, "limit")) is not None:
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-            raise errors.InvalidInput(f"limit must be an integer in 1..{MAX_LIMIT}", "limit")
-        limit = int(raw)
+        what = f"an integer in 1..{MAX_LIMIT}"
+        limit = parse_uint(raw, "limit", what)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise errors.InvalidInput(f"limit must be {what}", "limit")
     after = _decode_cursor(raw) if (raw := _one(q, "cursor")) is not None else None
+    include = _one(q, "include")
+    if include not in (None, "removed"):
+        raise errors.InvalidInput("include must be removed", "include")
+    if include and (limit is not None or after is not None):
+        raise errors.Unsupported("include=removed does not paginate: leave out limit and cursor", "include")
     return Query(name=name, statuses=statuses, tags=tags, version=version,
-                 meta=tuple(sorted(set(meta))), depends_on=depends_on, limit=limit, after=after)
+                 meta=tuple(sorted(set(meta))), depends_on=depends_on, limit=limit, after=after,
+                 include_removed=include is not None)
+
+
+def pick_strategy(q: MultiMapping) -> str | None:
+    raw = _one(q, "pick")
+    if raw is not None and raw not in PICKS:
+        raise errors.InvalidInput(f"pick must be one of {', '.join(PICKS)}", "pick")
+    return raw
+
+
+def flag(q: MultiMapping, key: str, default: bool) -> bool:
+    raw = _one(q, key)
+    if raw is None:
+        return default
+    if raw not in _BOOL:
+        raise errors.InvalidInput(f"{key} must be true or false", key)
+    return _BOOL[raw]
+
+
+def only(q: MultiMapping, allowed: tuple[str, ...]) -> None:
+    """Refuse query parameters a write does not take."""
+    for key in q:
+        if key not in allowed:
+            raise errors.InvalidInput(f"unknown query parameter {key!r}", key, code="unknown_field")
+
+
+def generation(q: MultiMapping, body: dict | None) -> int | None:
+    """The registration's generation from ``?generation=`` or the body (not both, unless equal)."""
+    from_query = _one(q, "generation")
+    value = None if from_query is None else parse_uint(from_query, "generation", "a positive integer")
+    in_body = (body or {}).get("generation")
+    if in_body is not None:
+        if type(in_body) is not int or in_body < 1:
+            raise errors.InvalidInput("generation must be a positive integer", "generation")
+        if value is not None and value != in_body:
+            raise errors.InvalidInput("generation differs between the query and the body", "generation")
+        value = in_body
+    if value is not None and not 1 <= value < 2**62:
+        raise errors.InvalidInput("generation must be a positive integer", "generation")
+    return value

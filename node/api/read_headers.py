@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from time import monotonic
 
+from ..fsm.validation import is_text
 from . import codec
 
 
@@ -28,7 +29,9 @@ class ReadHeaders:
         ms = int(monotonic() * 1000)
         if ms != self._ms:
             st = self._store.status()
-            self._leader = st.leader_api or ""
+            leader = st.leader_api or ""
+            # A header value with a line break would fail every read (or split the header).
+            self._leader = leader if is_text(leader) else ""
             self._contact = str(st.last_contact_ms if st.last_contact_ms is not None else -1)
             self._ms = ms
         return {"Content-Type": codec.MSGPACK if as_msgpack else codec.JSON, "X-Manifest-Index": str(index),

@@ -14,22 +14,40 @@ joins no bytes.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import NamedTuple
+
+
+class ListState(NamedTuple):
+    """What a list reflects: a rendering is exact while all three are unchanged."""
+
+    view: int  # the registry's change counter for the list (fsm/views.py)
+    revision: int
+    index: int | None  # X-Manifest-Index; None: the service was never registered
+
+
+class Rendered(NamedTuple):
+    instances: bytes  # the serialized instance list
+    cursor: str | None  # next page, when there is one
+    protection: dict | None = None  # a service's mass-expiry protection (fsm/expiry.py), when on
 
 
 class ListRead:
-    """One list request's parsed parameters and its last body per format.
+    """One list request's parsed parameters and the last body it answered, per format."""
 
-    ``last[as_msgpack]`` is ``(state, body)``: ``state`` is the (view key,
-    revision, index) the body was rendered at, and the body is valid exactly
-    while the registry still shows that state.
-    """
-
-    __slots__ = ("params", "query", "last")
+    __slots__ = ("params", "query", "_last")
 
     def __init__(self, params, query):
         self.params = params
         self.query = query
-        self.last: list = [None, None]
+        self._last: list[tuple[ListState, bytes] | None] = [None, None]  # [json, msgpack]
+
+    def last_body(self, as_msgpack: bool, state: ListState) -> bytes | None:
+        """The body answered at exactly ``state``, if it is the last one kept."""
+        last = self._last[as_msgpack]
+        return last[1] if last is not None and last[0] == state else None
+
+    def keep(self, as_msgpack: bool, state: ListState, body: bytes) -> None:
+        self._last[as_msgpack] = (state, body)
 
 
 class RenderCache:

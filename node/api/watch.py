@@ -20,11 +20,12 @@ import asyncio
 from aiohttp import HttpVersion11, web
 
 from .. import errors
-from ..fsm import query as Q
+from ..fsm.query import run as run_query
 from ..fsm.query import Query
-from ..fsm.validation import NAME_RE
+from ..fsm.validation import is_name
 from .history import EventRing, sse_frame
-from .keys import CHANGES, CONFIG, HISTORY, STORE
+from .keys import CHANGES, CONFIG, HISTORY, METRICS, STORE, WATCHES
+from .params import parse_uint
 
 _ALLOWED = {"since", "name"}
 KEEPALIVE = b": keep-alive\n\n"
@@ -35,17 +36,13 @@ def _parse(request: web.Request) -> tuple[int | None, str | None]:
         if key not in _ALLOWED:
             raise errors.InvalidInput(f"unknown query parameter {key!r}", key, code="unknown_field")
     name = request.query.get("name")
-    if name is not None and not NAME_RE.match(name):
+    if name is not None and not is_name(name):
         raise errors.InvalidInput("name must be a service name", "name")
     raw = request.query.get("since")
     field = "since"
     if raw is None and "Last-Event-ID" in request.headers:
         raw, field = request.headers["Last-Event-ID"], "Last-Event-ID"
-    since = None
-    if raw is not None:
-        if not raw.strip().isdigit() or len(raw) > 18:
-            raise errors.InvalidInput(f"{field} must be a revision (a non-negative integer)", field)
-        since = int(raw)
+    since = None if raw is None else parse_uint(raw, field, "a revision (a non-negative integer)")
     return since, name
 
 
@@ -121,8 +118,32 @@ class _Stream:
             self._parked = None
 
 
+class StreamCount:
+    """Open watch streams of this node, against ``max_watch_streams``."""
+
+    __slots__ = ("open",)
+
+    def __init__(self):
+        self.open = 0
+
+
 async def watch(request: web.Request) -> web.StreamResponse:
     since, name = _parse(request)
+    cfg, metrics, count = request.app[CONFIG], request.app[METRICS], request.app[WATCHES]
+    if count.open >= cfg.max_watch_streams:
+        metrics.refused("max_watch_streams")
+        raise errors.TooManyWatches(f"this node serves its maximum of {cfg.max_watch_streams} watch streams "
+                                    "(max_watch_streams); try another node or later", "max_watch_streams")
+    count.open += 1
+    metrics.watch_streams.inc()
+    try:
+        return await _stream(request, since, name)
+    finally:
+        count.open -= 1
+        metrics.watch_streams.dec()
+
+
+async def _stream(request: web.Request, since: int | None, name: str | None) -> web.StreamResponse:
     store, ring, hub = request.app[STORE], request.app[HISTORY], request.app[CHANGES]
     keepalive = request.app[CONFIG].watch_keepalive
     resp = web.StreamResponse(headers={
@@ -160,7 +181,7 @@ async def watch(request: web.Request) -> web.StreamResponse:
 
 async def _reset(resp: web.StreamResponse, store, name: str | None) -> int:
     def snapshot(state):
-        records, _ = Q.run(state, Query(name=name))
+        records, _ = run_query(state, Query(name=name))
         return records, state.revision
 
     records, revision = store.read(snapshot)

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 
-from ..fsm import commands as C
+from ..fsm import commands
 
 log = logging.getLogger("manifest.clock")
 
@@ -60,8 +60,9 @@ class LeaderClock:
 class Ticker:
     """Leader-only loop: propose a tick every ``interval``; any node: announce itself."""
 
-    def __init__(self, store, interval: float, down_grace_ms: int):
+    def __init__(self, store, interval: float, down_grace_ms: int, options: dict | None = None):
         self._store, self._interval, self._grace = store, interval, down_grace_ms
+        self._options = options  # protection and tombstone settings (fsm/expiry.py)
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -88,9 +89,10 @@ class Ticker:
 
     async def _once(self) -> None:
         store = self._store
-        if not store.knows_itself():
-            await store.propose(store.self_member_command())
+        store.check_alive()
+        if not store.membership.knows_itself():
+            await store.propose(store.membership.self_command())
         status = store.raft_status()
         if status.role != "leader" or not status.ready:
             return
-        await store.propose(C.tick(self._grace))
+        await store.propose(commands.tick(self._grace, self._options))

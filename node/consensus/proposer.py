@@ -13,21 +13,31 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from pysyncobj import FAIL_REASON
+from .pysyncobj import FAIL_REASON
 
 from .. import errors
-from ..fsm import commands as C
+from ..fsm import commands
 
 # pysyncobj failure reasons after which the entry certainly did not commit.
 _NOT_COMMITTED = {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER,
                   FAIL_REASON.DISCARDED, FAIL_REASON.REQUEST_DENIED}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity: batches live in a set
 class _Batch:
     items: list  # [(command, future)]
     done: bool = False
     timer: asyncio.TimerHandle | None = field(default=None)
+
+
+# A RESTORE (fsm/restore.py) carries a whole registry: at 100,000 instances its entry is
+# megabytes to replicate and seconds to apply on every node, far beyond --propose-timeout.
+RESTORE_TIMEOUT = 120.0
+
+
+def timeout_for(command: list, default: float) -> float:
+    """How long ``command`` may take to commit: the configured timeout, longer for a restore."""
+    return max(default, RESTORE_TIMEOUT) if command and command[0] == commands.RESTORE else default
 
 
 class Proposer:
@@ -40,6 +50,7 @@ class Proposer:
         self._inflight = 0
         self._scheduled = False
         self._barrier: asyncio.Future | None = None  # a NOOP not yet submitted
+        self._travelling: set[_Batch] = set()  # handed to Raft, not yet answered
         self._unsent: set[asyncio.Future] = set()  # queued, not yet handed to Raft
         self._loop = asyncio.get_running_loop()
         self._handoff = handoff or self._loop.call_soon_threadsafe  # tick thread -> loop
@@ -51,7 +62,7 @@ class Proposer:
         self._unsent.add(fut)
         # The deadline runs from arrival, not from submission: a command that
         # waited for an in-flight slot must not get a second full timeout.
-        timer = self._loop.call_later(self._timeout, self._deadline, fut)
+        timer = self._loop.call_later(timeout_for(command, self._timeout), self._deadline, fut)
         fut.add_done_callback(lambda _: timer.cancel())
         if not self._scheduled:
             self._scheduled = True
@@ -61,7 +72,7 @@ class Proposer:
     def barrier(self) -> asyncio.Future:
         """A NOOP shared by every read that arrives before it is submitted."""
         if self._barrier is None or self._barrier.done():
-            self._barrier = self.propose(C.noop())
+            self._barrier = self.propose(commands.noop())
         return self._barrier
 
     def _flush(self) -> None:
@@ -76,16 +87,19 @@ class Proposer:
             if not live:
                 continue
             batch = _Batch(live)
+            self._travelling.add(batch)
             ts_ms, term, held_ms = self._stamp()
-            envelope = C.encode(ts_ms, term, [c for c, _ in live], held_ms)
+            envelope = commands.encode(ts_ms, term, [c for c, _ in live], held_ms)
             self._inflight += 1
-            batch.timer = self._loop.call_later(self._timeout, self._expire, batch)
+            timeout = max(timeout_for(c, self._timeout) for c, _ in live)
+            batch.timer = self._loop.call_later(timeout, self._expire, batch)
             self._raft.submit(envelope, lambda res, err, b=batch: self._handoff(self._complete, b, res, err))
 
     def _complete(self, batch: _Batch, res, err) -> None:
         if batch.done:
             return
         batch.done = True
+        self._travelling.discard(batch)
         batch.timer.cancel()
         self._inflight -= 1
         if err == FAIL_REASON.SUCCESS:
@@ -104,11 +118,33 @@ class Proposer:
         if batch.done:
             return
         batch.done = True
+        self._travelling.discard(batch)
         self._inflight -= 1
         for _, fut in batch.items:
             if not fut.done():
                 fut.set_exception(errors.UnknownOutcome("write not confirmed in time; it may still commit"))
         self._flush()
+
+    def abandon(self) -> None:
+        """This node stopped leading: answer every write now instead of at its deadline.
+
+        Queued ones never left this node (certainly not committed); those handed
+        to Raft may still commit under the next leader, so their outcome is unknown."""
+        pending, self._pending = self._pending, []
+        for _, fut in pending:
+            self._unsent.discard(fut)
+            if not fut.done():
+                fut.set_exception(errors.NoLeader("this node stopped leading; nothing was committed"))
+        for batch in list(self._travelling):
+            batch.done = True
+            if batch.timer is not None:
+                batch.timer.cancel()
+            self._inflight -= 1
+            for _, fut in batch.items:
+                if not fut.done():
+                    fut.set_exception(errors.UnknownOutcome("this node stopped leading; the write may still commit"))
+        self._travelling.clear()
+        self._barrier = None
 
     def _deadline(self, fut: asyncio.Future) -> None:
         if fut.done():
@@ -118,10 +154,3 @@ class Proposer:
             fut.set_exception(errors.NoLeader("no majority answered in time; nothing was committed"))
         else:
             fut.set_exception(errors.UnknownOutcome("write not confirmed in time; it may still commit"))
-
-    def fail_pending(self, exc: Exception) -> None:
-        """Fail what has not left yet (this node stopped leading)."""
-        pending, self._pending = self._pending, []
-        for _, fut in pending:
-            if not fut.done():
-                fut.set_exception(exc)

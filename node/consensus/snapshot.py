@@ -14,18 +14,36 @@ journal's head instead, keeping those entries.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
 
 import msgpack
-from pysyncobj.config import SERIALIZER_STATE
+from .pysyncobj.config import SERIALIZER_STATE
 
 from ..fsm.registry import RegistryState, pack_snapshot
-from .journal import DurableJournal, fsync_dir, read_entries
+from .disk import DiskHealth
+from .divergence import AppliedHash
+from .journal import CorruptFile, DurableJournal, fsync_dir, read_entries
 
 FORMAT = 1
 log = logging.getLogger("manifest.snapshot")
+
+
+class StatePoint:
+    """The Raft index and term the state machine stands at, written under the state lock.
+
+    pysyncobj advances ``raftLastApplied`` only after ``apply`` returned and
+    the lock is released, so a reader holding the lock cannot take it from
+    there: a backup (``Store.capture``) would name an index one short of
+    the state it holds. Both ways the state changes set this instead: an
+    applied entry (adapter.py) and an installed snapshot (below)."""
+
+    __slots__ = ("index", "term")
+
+    def __init__(self) -> None:
+        self.index, self.term = 0, 0
 
 
 def _entry(raw) -> tuple[bytes, int, int]:
@@ -34,14 +52,36 @@ def _entry(raw) -> tuple[bytes, int, int]:
 
 
 def read_dump(path: str) -> dict | None:
+    """The dump's outer record, None when there is none; CorruptFile when it cannot be read.
+
+    Checks the framing (a torn or foreign file) and the state blob's checksum
+    (a flipped bit inside it), not the blob's content: decoding that costs
+    seconds at 100,000 instances and happens on restore. Snapshots written
+    before the checksum existed have none and are taken as they are."""
     try:
         with open(path, "rb") as f:
             raw = msgpack.unpackb(f.read(), raw=False)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise CorruptFile(path, f"unreadable: {exc.strerror}") from None
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise CorruptFile(path, f"not a snapshot: {exc}") from None
+    if not isinstance(raw, dict):
+        raise CorruptFile(path, "not a snapshot")
     if raw.get("format") != FORMAT:
-        raise ValueError(f"{path}: unsupported snapshot format {raw.get('format')!r}")
+        raise CorruptFile(path, f"unsupported snapshot format {raw.get('format')!r}")
+    if not isinstance(raw.get("state"), bytes) or not all(
+            isinstance(raw.get(k), list) and len(raw[k]) == 3 for k in ("last", "prev")):
+        raise CorruptFile(path, "snapshot record lacks its state or entries")
+    checksum = raw.get("checksum")
+    if checksum is not None and checksum != state_checksum(raw["state"]):
+        raise CorruptFile(path, "the snapshot's state does not match its checksum")
     return raw
+
+
+def state_checksum(state: bytes) -> bytes:
+    return hashlib.blake2b(state, digest_size=16).digest()
 
 
 class SnapshotHooks:
@@ -62,24 +102,43 @@ class SnapshotHooks:
     thread packs makes that thread's file stale, and it is dropped.
     """
 
-    def __init__(self, fsm: RegistryState, lock: threading.Lock, fsync: bool, on_restore):
+    def __init__(self, fsm: RegistryState, lock: threading.Lock, fsync: bool, on_restore,
+                 hashes: AppliedHash | None = None, disk: DiskHealth | None = None,
+                 point: StatePoint | None = None):
         self._fsm, self._lock, self._fsync, self._on_restore = fsm, lock, fsync, on_restore
+        self.point = point if point is not None else StatePoint()
+        self._hashes = hashes if hashes is not None else AppliedHash()
+        self._disk = disk if disk is not None else DiskHealth()
         self._status = SERIALIZER_STATE.NOT_SERIALIZING
         self._worker: threading.Thread | None = None
         self._pending: tuple[str, str, int] | None = None  # (part, final, generation) being written
         self._written: bool | None = None  # set by the worker: the part file is complete (or failed)
         self._generation = 0  # bumped by every install
+        # For /metrics (node/metrics_store.py): plain ints, each with one writer (the tick thread).
+        self.written = 0  # snapshots this process wrote and put in place
+        self.failures = 0  # attempts whose file could not be written
+        self.failing = False  # the latest attempt failed (cleared by the next success)
+        self.installs = 0  # snapshots loaded: the node's own at start, or one sent by the leader
 
     def serialize(self, filename: str, data) -> None:
         last, prev, cluster = data
         meta = {"format": FORMAT, "last": list(last), "prev": list(prev),
-                "cluster": sorted(str(getattr(n, "address", n)) for n in cluster)}
+                # A replica has no node of its own (None): its snapshot names the voters only,
+                # or loading it would add a peer called "None" (membership is dynamic).
+                "cluster": sorted(str(getattr(n, "address", n)) for n in cluster if n is not None),
+                # The divergence chain at this state, so an installing node continues it.
+                "applied_hash": [self._hashes.index, self._hashes.digest]}
         with self._lock:
             captured = self._fsm.capture()
         final = filename[:-len(".tmp")] if filename.endswith(".tmp") else None
         if final is None or not os.path.exists(final):
             # The first snapshot: nothing to keep in place meanwhile, write it here.
-            self._write(filename, captured, meta)
+            try:
+                self._write(filename, captured, meta)
+            except Exception:
+                self._count(False)
+                raise
+            self._count(True)
             self._status = SERIALIZER_STATE.SUCCESS
             return
         if os.path.exists(filename):
@@ -96,17 +155,29 @@ class SnapshotHooks:
         try:
             self._write(part, captured, meta)
             self._written = True
+        except OSError:
+            self._written = False  # reported once by DiskHealth; retried at the next compaction
         except Exception:
             log.exception("writing the snapshot failed")
             self._written = False
 
     def _write(self, path: str, captured: dict, meta: dict) -> None:
-        blob = msgpack.packb({**meta, "state": pack_snapshot(captured)}, use_bin_type=True)
-        with open(path, "wb") as f:
-            f.write(blob)
-            if self._fsync:
-                f.flush()
-                os.fsync(f.fileno())
+        state = pack_snapshot(captured)
+        blob = msgpack.packb({**meta, "state": state, "checksum": state_checksum(state)}, use_bin_type=True)
+        try:
+            with open(path, "wb") as f:
+                f.write(blob)
+                if self._fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+        except OSError as exc:
+            self._disk.failed("snapshot", exc)
+            try:
+                os.unlink(path)  # a partial snapshot must never be taken for one
+            except OSError:
+                pass
+            raise
+        self._disk.succeeded("snapshot")
 
     def check(self) -> int:
         """pysyncobj's serializeChecker, on its tick thread: SUCCESS or FAILED once per snapshot."""
@@ -120,8 +191,11 @@ class SnapshotHooks:
                 os.replace(part, final)
                 if self._fsync:
                     fsync_dir(os.path.dirname(final) or ".")
+                self._count(True)
                 self._status = SERIALIZER_STATE.SUCCESS
             else:
+                if not written:
+                    self._count(False)  # a stale file (an install meanwhile) is no failure
                 if os.path.exists(part):
                     os.unlink(part)  # stale: a snapshot from the leader was installed meanwhile
                 self._status = SERIALIZER_STATE.FAILED
@@ -129,6 +203,13 @@ class SnapshotHooks:
         if status in (SERIALIZER_STATE.SUCCESS, SERIALIZER_STATE.FAILED):
             self._status = SERIALIZER_STATE.NOT_SERIALIZING
         return status
+
+    def _count(self, ok: bool) -> None:
+        if ok:
+            self.written += 1
+        else:
+            self.failures += 1
+        self.failing = not ok
 
     def wait(self, timeout: float | None = None) -> None:
         """Tests and shutdown: let a snapshot being written finish."""
@@ -143,6 +224,11 @@ class SnapshotHooks:
         with self._lock:
             self._fsm.restore(raw["state"])
             revision = self._fsm.revision
+            self.point.index, self.point.term = int(raw["last"][1]), int(raw["last"][2])
+        self.installs += 1
+        index, digest = raw.get("applied_hash") or (raw["last"][1], None)  # older snapshots: unknown
+        self._hashes.reset(int(index), bytes(digest) if digest is not None else None)
+        log.info("state restored from a snapshot", extra={"index": raw["last"][1], "revision": revision})
         self._on_restore(revision)
         return _entry(raw["last"]), _entry(raw["prev"]), tuple(raw["cluster"])
 

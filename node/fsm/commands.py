@@ -16,12 +16,38 @@ envelope is how heartbeats and writes are group-committed.
 
 Commands are positional lists whose first item is the type:
 
-    [REGISTER, fields]                 fields validated, ``id`` already generated
-    [HEARTBEAT, name, id, status|None] status is "up"/"unhealthy" or unchanged
-    [DEREGISTER, name, id]
-    [TICK, down_grace_ms]              expire and reap; see registry.RegistryState
+    [REGISTER, fields(, caps(, opts))] fields validated, ``id`` already generated;
+                                       caps = [max_instances, max_per_service]
+                                       from the receiving node, checked in apply
+                                       when the command would add an instance
+                                       (absent in older logs: no cap);
+                                       opts = {"strict": bool} (unmet dependencies refuse)
+    [HEARTBEAT, name, id, status|None(, extras)]
+                                       status is "up"/"unhealthy" or unchanged;
+                                       extras = {generation, load, metadata patch,
+                                       coalesce: [load step in 1/1000, ms between load events]}
+    [DEREGISTER, name, id(, extras)]   extras = {generation, by: "owner"|"operator"}
+    [TICK, down_grace_ms(, opts)]      expire and reap; opts = {"protect": [fraction in 1/1000,
+                                       min instances, window ms, max ms], "tomb": [ttl ms, max]}
     [MEMBER, node_id, api_url, raft]   a node announcing its API address
     [NOOP]                             a barrier for linearizable reads
+    [TOKEN_PUT, id, fields]            a new API token (fields: tokens.py); salted
+                                       hash only, made by the receiving node
+    [TOKEN_ROTATE, id, salt, hash]     a token's new secret, same id and role
+    [TOKEN_REVOKE, id]
+    [SCOPED, principal, patterns, any_owner, command]
+                                       a service token's REGISTER, HEARTBEAT or
+                                       DEREGISTER: apply checks the name against
+                                       the patterns and the instance's owner
+    [BATCH, [fields, ...], caps, opts] registrations, all applied or none (fsm/batch.py)
+    [CHECK, name, id, generation, state]  a leader's probe concluded a new check state
+    [DRAIN, name, id, extras]          extras = {generation, deadline_ms|None, cancel, by}
+    [MAINTENANCE, name, id, extras]    extras = {on, reason, generation}
+    [RESTORE, state, sha256, opts]     replace the whole state with a backup's (fsm/restore.py):
+                                       state = zlib of pack_snapshot bytes, sha256 of
+                                       those bytes; opts = {"force": bool}
+
+Issue 13's types start at 20, leaving the numbers below to other rooms' commands.
 
 Type numbers are never reused: old logs must replay with new code.
 """
@@ -40,9 +66,21 @@ DEREGISTER = 3
 TICK = 4
 MEMBER = 5
 NOOP = 6
+TOKEN_PUT = 7
+TOKEN_ROTATE = 8
+TOKEN_REVOKE = 9
+SCOPED = 10
+BATCH = 20
+CHECK = 21
+DRAIN = 22
+MAINTENANCE = 23
+RESTORE = 24
 
 NAMES = {REGISTER: "register", HEARTBEAT: "heartbeat", DEREGISTER: "deregister",
-         TICK: "tick", MEMBER: "member", NOOP: "noop"}
+         TICK: "tick", MEMBER: "member", NOOP: "noop", TOKEN_PUT: "token_put",
+         TOKEN_ROTATE: "token_rotate", TOKEN_REVOKE: "token_revoke", SCOPED: "scoped",
+         BATCH: "batch", CHECK: "check", DRAIN: "drain", MAINTENANCE: "maintenance",
+         RESTORE: "restore"}
 
 
 class DecodeError(ValueError):
@@ -77,20 +115,46 @@ def decode(data: bytes) -> Envelope:
     return Envelope(ts_ms, term, tuple(commands), held_ms)
 
 
-def register(fields: dict) -> list:
-    return [REGISTER, fields]
+def register(fields: dict, limits: tuple[int, int] | None = None, strict: bool = False) -> list:
+    """``limits``: (max instances in all, max instances of this service), or None for none."""
+    if limits is None and not strict:
+        return [REGISTER, fields]
+    caps = None if limits is None else [int(limits[0]), int(limits[1])]
+    return [REGISTER, fields, caps] + ([{"strict": True}] if strict else [])
 
 
-def heartbeat(name: str, instance_id: str, status: str | None = None) -> list:
-    return [HEARTBEAT, name, instance_id, status]
+def heartbeat(name: str, instance_id: str, status: str | None = None, extras: dict | None = None) -> list:
+    # Without extras the command is the one older nodes wrote: they still replay it.
+    return [HEARTBEAT, name, instance_id, status] + ([extras] if extras else [])
 
 
-def deregister(name: str, instance_id: str) -> list:
-    return [DEREGISTER, name, instance_id]
+def deregister(name: str, instance_id: str, extras: dict | None = None) -> list:
+    return [DEREGISTER, name, instance_id] + ([extras] if extras else [])
 
 
-def tick(down_grace_ms: int) -> list:
-    return [TICK, int(down_grace_ms)]
+def tick(down_grace_ms: int, opts: dict | None = None) -> list:
+    return [TICK, int(down_grace_ms)] + ([opts] if opts else [])
+
+
+def batch(items: list, limits: tuple[int, int] | None = None, strict: bool = False) -> list:
+    caps = None if limits is None else [int(limits[0]), int(limits[1])]
+    return [BATCH, list(items), caps, {"strict": bool(strict)}]
+
+
+def check(name: str, instance_id: str, generation: int, state: str) -> list:
+    return [CHECK, name, instance_id, int(generation), state]
+
+
+def drain(name: str, instance_id: str, extras: dict) -> list:
+    return [DRAIN, name, instance_id, extras]
+
+
+def maintenance(name: str, instance_id: str, extras: dict) -> list:
+    return [MAINTENANCE, name, instance_id, extras]
+
+
+def restore(compressed_state: bytes, digest: bytes, force: bool) -> list:
+    return [RESTORE, bytes(compressed_state), bytes(digest), {"force": bool(force)}]
 
 
 def member(node_id: str, api_url: str, raft: str) -> list:
@@ -101,8 +165,18 @@ def noop() -> list:
     return [NOOP]
 
 
-def is_idempotent(command: list) -> bool:
-    """Whether proposing the command twice has the effect of proposing it once."""
-    if command[0] == REGISTER:
-        return bool(command[1].get("id"))
-    return command[0] in (HEARTBEAT, DEREGISTER, MEMBER, NOOP, TICK)
+def token_put(token_id: str, fields: dict) -> list:
+    return [TOKEN_PUT, token_id, fields]
+
+
+def token_rotate(token_id: str, salt: bytes, digest: bytes) -> list:
+    return [TOKEN_ROTATE, token_id, salt, digest]
+
+
+def token_revoke(token_id: str) -> list:
+    return [TOKEN_REVOKE, token_id]
+
+
+def scoped(principal: str, patterns, any_owner: bool, command: list) -> list:
+    """``command`` as made by ``principal``, a token limited to services matching ``patterns``."""
+    return [SCOPED, principal, list(patterns), bool(any_owner), command]

@@ -9,8 +9,12 @@ from dataclasses import dataclass, field
 UP = "up"
 UNHEALTHY = "unhealthy"
 DOWN = "down"
-STATUSES = (UP, UNHEALTHY, DOWN)
+STARTING = "starting"  # registered with a check that has not passed yet
+DRAINING = "draining"
+MAINTENANCE = "maintenance"
+STATUSES = (UP, UNHEALTHY, DOWN, STARTING, DRAINING, MAINTENANCE)
 REPORTABLE = (UP, UNHEALTHY)  # what an instance may say about itself
+CHECK_STATES = (STARTING, UP, UNHEALTHY, DOWN)  # what a leader's probe may conclude
 
 # Limits keep one record small enough that a batch of them fits comfortably
 # in one Raft entry and a hostile client cannot bloat every node's memory.
@@ -27,6 +31,8 @@ MIN_TTL = 1.0
 MAX_TTL = 86_400.0
 DEFAULT_TTL = 30.0
 DEFAULT_DOWN_GRACE_MS = 60_000
+MAX_WEIGHT = 1000.0
+DEFAULT_WEIGHT = 1.0
 
 
 @dataclass(slots=True)
@@ -44,14 +50,26 @@ class Instance:
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
     dependencies: list[str] = field(default_factory=list)
-    ttl: float = DEFAULT_TTL
+    ttl: float | None = DEFAULT_TTL  # None: kept alive by its check alone
     reported: str = UP  # what the instance last said about itself
-    status: str = UP  # reported, or DOWN once its ttl ran out
+    status: str = UP  # derived by lifecycle.derive_status from the fields below
     registered_at: int = 0
     last_heartbeat: int = 0
-    expires_at: int = 0  # held time after which it turns DOWN
+    expires_at: int | None = 0  # held time after which it turns DOWN; None without a ttl
     down_since: int | None = None
     revision: int = 0
+    # Added with snapshot format 3 (issue 13); older records restore with these defaults.
+    generation: int = 0  # fencing token: a new one per registration of the key
+    weight: float = DEFAULT_WEIGHT
+    load: float | None = None  # the latest reported; ``load_pub`` is the one last sent to watchers
+    load_pub: float | None = None
+    load_pub_at: int = 0  # held ms of that event
+    check: dict | None = None  # normalized spec (validation.check_spec)
+    check_state: str | None = None  # CHECK_STATES, as the leader's probes last concluded
+    expired: bool = False  # its ttl ran out (DOWN until a heartbeat or registration)
+    mode: str | None = None  # DRAINING | MAINTENANCE | None
+    mode_info: dict | None = None  # shown as "drain"/"maintenance" in the record
+    drain_deadline: int | None = None  # held ms at which a draining instance is removed
 
     @property
     def key(self) -> tuple[str, str]:
@@ -60,11 +78,11 @@ class Instance:
     def spec(self) -> tuple:
         """The client-owned fields: two registrations with equal specs change nothing."""
         return (self.version, self.address, self.port, self.interfaces, self.tags,
-                self.metadata, self.dependencies, self.ttl)
+                self.metadata, self.dependencies, self.ttl, self.weight, self.check)
 
     def to_record(self) -> dict:
         """The contract's JSON shape."""
-        return {
+        out = {
             "name": self.name,
             "id": self.id,
             "version": self.version,
@@ -79,19 +97,36 @@ class Instance:
             "registered_at": iso_ms(self.registered_at),
             "last_heartbeat": iso_ms(self.last_heartbeat),
             "revision": self.revision,
+            "generation": self.generation,
+            "weight": self.weight,
+            "load": self.load,
+            "check": None if self.check is None else dict(self.check),
         }
+        if self.mode is not None:
+            out["drain" if self.mode == DRAINING else "maintenance"] = dict(self.mode_info or {})
+        return out
 
     def to_wire(self) -> list:
         """Compact positional form used in snapshots (see docs/architecture.md)."""
         return [self.name, self.id, self.version, self.address, self.port, self.interfaces,
                 self.tags, self.metadata, self.dependencies, self.ttl, self.reported,
                 self.status, self.registered_at, self.last_heartbeat, self.expires_at,
-                self.down_since, self.revision]
+                self.down_since, self.revision,
+                self.generation, self.weight, self.load, self.load_pub, self.load_pub_at, self.check,
+                self.check_state, self.expired, self.mode, self.mode_info, self.drain_deadline]
 
     @classmethod
     def from_wire(cls, w: list) -> "Instance":
-        return cls(w[0], w[1], w[2], w[3], w[4], dict(w[5]), list(w[6]), dict(w[7]),
-                   list(w[8]), float(w[9]), w[10], w[11], w[12], w[13], w[14], w[15], w[16])
+        inst = cls(w[0], w[1], w[2], w[3], w[4], dict(w[5]), list(w[6]), dict(w[7]),
+                   list(w[8]), None if w[9] is None else float(w[9]), w[10], w[11], w[12], w[13], w[14],
+                   w[15], w[16])
+        if len(w) > 17:
+            (inst.generation, inst.weight, inst.load, inst.load_pub, inst.load_pub_at, inst.check,
+             inst.check_state, inst.expired, inst.mode, inst.mode_info, inst.drain_deadline) = w[17:28]
+            inst.weight = float(inst.weight)
+        else:  # format 1/2: only the ttl could have turned it down
+            inst.expired = inst.status == DOWN
+        return inst
 
 
 @functools.lru_cache(maxsize=16384)  # a batch of heartbeats shares one stamp; registrations keep theirs

@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import re
 
+# fullmatch() and [0-9]: "$" would accept a trailing newline, and \d other
+# scripts' digits. Spaces around a clause are allowed, nothing else.
 _SEMVER = re.compile(
-    r"^v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
-    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$")
-_CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<|=|\^|~)?\s*(\S+)\s*$")
+    r"v?(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?(?:\.(0|[1-9][0-9]*))?"
+    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?")
+_CLAUSE = re.compile(r" *(>=|<=|==|!=|>|<|=|\^|~)? *([^ ]+) *")
 
 
 @functools.lru_cache(maxsize=4096)  # a fleet runs few distinct versions; every apply parses one
@@ -20,7 +22,7 @@ def parse_version(text: str) -> tuple | None:
     """
     if not isinstance(text, str) or len(text) > 128:
         return None
-    m = _SEMVER.match(text)
+    m = _SEMVER.fullmatch(text)
     if not m:
         return None
     major, minor, patch, pre = m.groups()
@@ -34,7 +36,7 @@ def parse_range(text: str) -> list[tuple[str, tuple]] | None:
     """Parse ``>=1.2,<2`` into clauses; None when malformed."""
     clauses = []
     for part in text.split(","):
-        m = _CLAUSE.match(part)
+        m = _CLAUSE.fullmatch(part)
         if not m:
             return None
         op, ver = m.group(1) or "==", m.group(2)

@@ -6,7 +6,9 @@ import time
 import msgpack
 import pytest
 
+from manifest_node.api.keys import CHANGES
 from manifest_node.fsm import commands as C
+from tests.support.eventually import eventually
 
 
 def seed(store):
@@ -97,27 +99,42 @@ async def test_linearizable_read_waits_for_the_store(client, store):
     assert (await client.get("/v1/services/web")).status == 200
 
 
+def count_waits(hub) -> list:
+    """Record each time a blocking read parks on ``hub``: a wrong wake-up makes it park again."""
+    parked, wait = [], hub.wait
+
+    async def counted(service, timeout):
+        parked.append(service)
+        return await wait(service, timeout)
+
+    hub.wait = counted
+    return parked
+
+
 async def test_blocking_read_wakes_only_for_its_service(client, store):
     seed(store)
+    hub = client.app[CHANGES]
+    parked = count_waits(hub)
     index = (await client.get("/v1/services/web")).headers["X-Manifest-Index"]
-    task = asyncio.create_task(client.get(f"/v1/services/web?index={index}&wait=5s"))
-    await asyncio.sleep(0.1)
+    task = asyncio.create_task(client.get(f"/v1/services/web?index={index}&wait=60s"))
+    await eventually(lambda: parked, what="the read to park")
     store.apply(C.register({"name": "db", "id": "d2"}))  # other service: must not wake
-    await asyncio.sleep(0.2)
-    assert not task.done()
-    started = time.monotonic()
+    await asyncio.sleep(0.05)  # room for a wrong wake-up to show: the read would park a second time
+    assert not task.done() and parked == ["web"]
     store.apply(C.deregister("web", "w1"))
-    r = await asyncio.wait_for(task, 2)
-    assert time.monotonic() - started < 0.5
+    r = await asyncio.wait_for(task, 10)  # far inside the 60 s wait: the change woke it, not the clock
     assert await ids(r) == [("web", "w2")] and int(r.headers["X-Manifest-Index"]) > int(index)
+    assert parked == ["web"]
 
 
 async def test_blocking_read_honours_wait(client, store):
     seed(store)
     started = time.monotonic()
-    r = await client.get("/v1/services?index=4&wait=300ms")
+    # Bounded far below the default wait (300 s) and far above this one: a
+    # loaded machine delays the answer, but only an ignored wait reaches 10 s.
+    r = await asyncio.wait_for(client.get("/v1/services?index=4&wait=300ms"), 10)
     elapsed = time.monotonic() - started
-    assert r.status == 200 and 0.3 <= elapsed < 1.0
+    assert r.status == 200 and elapsed >= 0.3  # no sooner than asked: load only adds to this
     assert r.headers["X-Manifest-Index"] == "4"
 
 

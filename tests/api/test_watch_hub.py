@@ -5,6 +5,7 @@ import asyncio
 from manifest_node.api.changes import ChangeHub
 from manifest_node.api.history import EventRing
 from manifest_node.fsm.registry import Event
+from tests.support.eventually import eventually
 
 
 def ev(revision, name="web"):
@@ -56,13 +57,19 @@ async def test_one_timer_sends_every_subscribers_keepalive_until_none_is_left():
     hub = ChangeHub()
     a, b = Sub(), Sub("web")
     hub.subscribe(a, 0.01)
+    timer = hub._keepalive
     hub.subscribe(b, 0.01)
-    while not (a.keepalives and b.keepalives):
-        await asyncio.sleep(0.01)
+    assert timer is not None and hub._keepalive is timer  # the second stream shares the first's timer
+    # More than one round each: the timer re-arms itself while anyone is subscribed.
+    await eventually(lambda: a.keepalives >= 2 and b.keepalives >= 2, what="two keep-alive rounds")
     hub.unsubscribe(a)
     hub.unsubscribe(b)
-    while hub._keepalive is not None:
-        await asyncio.sleep(0.01)
+    assert hub.waiting() == 0
+    await eventually(lambda: hub._keepalive is None, what="the timer to stop once nobody is subscribed")
+    sent = (a.keepalives, b.keepalives)
+    await asyncio.sleep(0.05)  # five periods: a timer still running would have sent more
+    assert (a.keepalives, b.keepalives) == sent and hub._keepalive is None
+    assert a.got == b.got == [] and a.woken == b.woken == 0  # keep-alives neither deliver nor drop
     hub.close()
 
 

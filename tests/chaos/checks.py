@@ -6,10 +6,14 @@
   no acknowledged write superseded.
 - ``unexpected``: statuses outside the contract (5xx other than 503, 400 ...).
 - ``deposed_leader``: a leader cut off from the majority answered no write or
-  linearizable read, stopped calling itself leader within 2 s (+ slack), and
-  refused each request within ``refuse_limit``.
+  linearizable read, stopped calling itself leader within ``limit`` (+ slack;
+  the runner's defaults: 1 s + 0.5 s), and refused each request within
+  ``refuse_limit`` (1.5 s).
 - ``convergence``: after healing all nodes showed the same revision and state
-  within the limit.
+  within the limit, and the same applied history: equal ``applied_hash`` (a
+  hash over every entry applied, in order) at one applied index.
+- ``divergence``: no node raised a divergence alarm during the run (a peer's
+  history differed from its own, or an applied entry was replaced).
 Watch and expiry checks live in ``checks_watch.py``.
 """
 
@@ -112,8 +116,8 @@ def unexpected(data: RunData) -> Result:
     return res
 
 
-def deposed_leader(data: RunData, limit: float = 2.0, slack: float = 0.5,
-                   refuse_limit: float = 2.5) -> Result:
+def deposed_leader(data: RunData, limit: float = 1.0, slack: float = 0.5,
+                   refuse_limit: float = 1.5) -> Result:
     """``refuse_limit``: seconds within which each request to the cut-off node must be refused."""
     res = Result("deposed leader")
     for p in data.probes:
@@ -159,4 +163,33 @@ def convergence(data: RunData) -> Result:
         res.notes.append(f"all nodes identical {took:.2f}s after healing (revision {conv.get('revision')})")
         if took > limit:
             res.violations.append(f"nodes agreed only {took:.2f}s after healing (limit {limit}s)")
+    hashes = (data.final.get("hashes") or {}).get("nodes")
+    if hashes is None:
+        res.notes.append("no applied-hash observation recorded (a run from before it existed)")
+        return res
+    indices = {v["applied_index"] for v in hashes.values()}
+    digests = {v["applied_hash"] for v in hashes.values()}
+    if len(indices) != 1:
+        res.violations.append(f"nodes never reported one applied index: {hashes}")
+    elif None in digests:
+        res.violations.append(f"a node does not know its applied history's hash: {hashes}")
+    elif len(digests) != 1:
+        res.violations.append(f"applied histories differ at index {indices.pop()}: "
+                              + ", ".join(f"{k} {v['applied_hash']}" for k, v in sorted(hashes.items())))
+    else:
+        res.notes.append(f"identical applied histories up to index {indices.pop()}")
+    return res
+
+
+def divergence(data: RunData) -> Result:
+    res = Result("divergence alarms")
+    final = data.final.get("hashes")
+    if final is None:
+        res.notes.append("no alarm observation recorded (a run from before it existed)")
+        return res
+    for line in final.get("alarm_lines", []):
+        res.violations.append(line)
+    for node, seen in sorted(final.get("nodes", {}).items()):
+        for alarm in seen.get("alarms") or []:
+            res.violations.append(f"{node} still alarmed at the end: {alarm}")
     return res

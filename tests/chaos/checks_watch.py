@@ -28,6 +28,8 @@ def replay(items: list[dict], upto: int) -> tuple[dict, int]:
             break
         if "reset" in it:
             state = {k: list(v) for k, v in it["instances"].items()}
+        elif it["kind"] == "protection":
+            pass  # not an instance: the final list holds none
         elif it["kind"] == "deregistered":
             state.pop(it["key"], None)
         else:

@@ -13,10 +13,31 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 EXPECTED = {200, 201, 404, 503}
+
+# What every request of the run shows the nodes: a token and, for https, the TLS context
+# trusting the run's CA and holding its client certificate (ChaosCluster sets them).
+_CREDENTIALS: dict = {"token": None, "context": None}
+
+
+def configure(token: str | None = None, context: ssl.SSLContext | None = None) -> None:
+    _CREDENTIALS.update(token=token, context=context)
+
+
+def auth_headers() -> dict:
+    token = _CREDENTIALS["token"]
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def connection(url: str, timeout: float) -> http.client.HTTPConnection:
+    u = urlsplit(url)
+    if u.scheme == "https":
+        return http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=_CREDENTIALS["context"])
+    return http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
 
 
 @dataclass
@@ -35,8 +56,7 @@ class Reply:
 
 def request(url: str, method: str, path: str, body=None, timeout: float = 3.0,
             connect_timeout: float = 1.0) -> Reply:
-    u = urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=connect_timeout)
+    conn = connection(url, connect_timeout)
     try:
         try:
             conn.connect()
@@ -44,7 +64,7 @@ def request(url: str, method: str, path: str, body=None, timeout: float = 3.0,
             return Reply(None, error=f"connect: {exc.__class__.__name__}", sent=False)
         conn.sock.settimeout(timeout)
         data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"} if data is not None else {}
+        headers = {**auth_headers(), **({"Content-Type": "application/json"} if data is not None else {})}
         try:
             conn.request(method, path, body=data, headers=headers)
             resp = conn.getresponse()

@@ -14,27 +14,24 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 
+from tests.support.certs import CA
+from tests.support.cluster import free_port
 from tests.support.http import call
 
+from . import client
 from .cleanup import Ledger, cleanup_orphans
 from .netns import API_PORT, RAFT_PORT, Topology, netns_possible
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PY = sys.executable
 DEATHSIG = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ChaosNode:
@@ -50,10 +47,11 @@ class ChaosNode:
         self.clock_offset = 0.0
         self.proc: subprocess.Popen | None = None
         self.paused = False
+        self.scheme = "http"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.api_port}"
+        return f"{self.scheme}://{self.host}:{self.api_port}"
 
     @property
     def raft(self) -> str:
@@ -100,13 +98,23 @@ class ChaosNode:
         self.paused = False
 
     def health(self, timeout: float = 1.0):
-        return call(self.url, "GET", "/v1/health", timeout=timeout)
+        return _call(self.url, "GET", "/v1/health", timeout=timeout)
+
+
+def _call(url: str, method: str, path: str, **kw):
+    """tests.support.http.call with the run's token and TLS context (client.configure)."""
+    return call(url, method, path, headers=client.auth_headers(), context=client._CREDENTIALS["context"], **kw)
 
 
 class ChaosCluster:
-    def __init__(self, workdir: str, mode: str = "auto", size: int = 3, secret: str = "chaos-secret",
-                 flags: list[str] | None = None, slot_hint: int | None = None, trace: bool = False):
-        self.workdir, self.size, self.secret, self.trace = workdir, size, secret, trace
+    def __init__(self, workdir: str, mode: str = "auto", size: int = 3, secret: str | None = None,
+                 flags: list[str] | None = None, slot_hint: int | None = None, trace: bool = False,
+                 secure: bool = True):
+        """``secure``: auth on (a bootstrap token in the nodes' environment) and mTLS with a CA made
+        for the run, as production should run; off, plain HTTP without auth."""
+        self.workdir, self.size, self.trace, self.secure = workdir, size, trace, secure
+        self.token = secrets.token_urlsafe(32) if secure else None
+        self.secret = secret or secrets.token_urlsafe(32)  # a fresh one per run unless given
         self.flags = list(flags or [])
         self.mode = mode if mode != "auto" else ("netns" if netns_possible() else "proxy")
         self.slot_hint = os.getpid() if slot_hint is None else slot_hint
@@ -154,15 +162,37 @@ class ChaosCluster:
                     self._proxy_cmd(cmd)
                     self.links[name] = (src.index, dst.index)
                     redirects[src.index][f"{dst.host}:{port}"] = f"{listen_host}:{lport}"
+        self._credentials()
         for node in self.nodes:
             node.peers = [n.raft for n in self.nodes if n is not node]
-            node.flags = ["--cluster-secret", self.secret, *self.flags]
+            node.flags = list(self.flags) + self._security_flags(node)
+            node.env["MANIFEST_CLUSTER_SECRET"] = self.secret  # the environment, as in production: not argv
+            if self.token:
+                node.env["MANIFEST_BOOTSTRAP_TOKEN"] = self.token
             if self.mode == "proxy":
                 node.env["CHAOS_REDIRECT"] = json.dumps(redirects[node.index])
             if self.trace:
                 node.env["CHAOS_TRACE"] = os.path.join(self.workdir, f"{node.id}.trace.jsonl")
             node.start()
         self.wait_ready(timeout)
+
+    def _credentials(self) -> None:
+        if not self.secure:
+            client.configure()
+            return
+        self.ca = CA(os.path.join(self.workdir, "pki"), "chaos-ca")
+        client.configure(self.token, self.ca.client_context(self.ca.issue("chaos-client")))
+        for node in self.nodes:
+            node.scheme = "https"
+
+    def _security_flags(self, node: ChaosNode) -> list[str]:
+        if not self.secure:
+            return ["--no-auth"]  # off loopback (netns) auth is on by default
+        issued = self.ca.issue(node.id, ips=(node.host,), dns=())
+        # Rate limits off: the workload is a handful of clients sharing one token, and a 429 would
+        # read as a status outside the contract to the history checkers.
+        return ["--auth", "--no-rate-limit", "--tls-cert", issued.cert, "--tls-key", issued.key,
+                "--tls-client-ca", self.ca.cert]
 
     def _start_proxy(self) -> None:
         with open(os.path.join(self.workdir, "proxy.log"), "ab") as log:
@@ -197,7 +227,7 @@ class ChaosCluster:
         while time.monotonic() < deadline:
             try:
                 if all(n.health().status == 200 for n in targets) and all(
-                        all(m["api"] for m in call(n.url, "GET", "/v1/cluster", timeout=1).body["members"])
+                        all(m["api"] for m in _call(n.url, "GET", "/v1/cluster", timeout=1).body["members"])
                         for n in targets):
                     return time.monotonic()
             except (OSError, TypeError, KeyError):

@@ -5,8 +5,7 @@ listens on loopback and the proxy cannot sit transparently in between): JSON
 ``{"127.0.0.1:7001": "127.0.0.1:9012"}``. ``socket.socket.connect`` is wrapped
 so a connection to a listed peer address goes to that link's proxy port;
 pysyncobj still sends the peer's real address in its handshake, so
-identities are untouched. uvloop is kept out because its sockets bypass
-``socket.socket``.
+identities are untouched.
 
 ``CHAOS_TRACE`` (diagnosis, ``--trace-apply``): a file that gets one JSON line
 per state-machine call: ``apply`` with the Raft index, the envelope's digest,
@@ -48,7 +47,6 @@ def install_redirect(redirect: dict[str, str]) -> None:
         return original_connect_ex(self, target(address))
 
     socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
-    sys.modules["uvloop"] = None  # import uvloop -> ImportError: plain asyncio sockets
 
 
 def install_trace(path: str) -> None:
@@ -102,7 +100,7 @@ def main() -> None:
         install_redirect(redirect)
     if os.environ.get("CHAOS_TRACE"):
         install_trace(os.environ["CHAOS_TRACE"])
-    from manifest_node.cli import main as node_main
+    from manifest_node.entry import main as node_main
 
     sys.argv = ["manifest", *sys.argv[1:]]
     node_main()

@@ -7,6 +7,10 @@ without a revision); it keeps watching past the limit only to say how late.
 ``down`` (or no longer know it: removed after the grace period).
 ``final_state`` is one linearizable list, as ``{key: [status, v]}`` at its
 revision, which the watch streams must replay to.
+``applied_hashes`` samples every node's ``applied_index``/``applied_hash``
+(the hash of its whole applied history, consensus/divergence.py) until all
+report one index, and collects every divergence alarm the nodes raised or
+logged during the run.
 """
 
 from __future__ import annotations
@@ -65,3 +69,29 @@ def final_state(cluster, timeout: float = 15.0) -> dict:
             return {"revision": r.body["revision"], "instances": instances, "node": node.id}
         time.sleep(0.2)
     raise AssertionError("no linearizable list of the final state")
+
+
+# What a node logs when it raised a divergence alarm (consensus/divergence.py).
+ALARM_LINES = ("applied state differs from a peer", "an applied entry was replaced")
+
+
+def applied_hashes(cluster, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    seen: dict = {}
+    while time.monotonic() < deadline:
+        seen = {}
+        for n in cluster.nodes:
+            r = request(n.url, "GET", "/v1/health", timeout=1.5)
+            if isinstance(r.body, dict):
+                seen[n.id] = {k: r.body.get(k) for k in ("applied_index", "applied_hash", "alarms")}
+        if len(seen) == len(cluster.nodes) and len({v["applied_index"] for v in seen.values()}) == 1:
+            break
+        time.sleep(0.02)
+    lines = []
+    for n in cluster.nodes:
+        try:
+            with open(n.log_path, errors="replace") as f:
+                lines += [f"{n.id}: {line.strip()}" for line in f if any(a in line for a in ALARM_LINES)]
+        except OSError:
+            pass
+    return {"nodes": seen, "alarm_lines": lines}

@@ -8,7 +8,7 @@ from .history import RunData
 
 OUTCOMES = ("ok", "fail", "unknown")
 LABELS = {"put": "register/update", "del": "deregister", "get": "linearizable read",
-          "lget": "local read", "hb": "heartbeat"}
+          "lget": "local read", "hb": "heartbeat", "reg": "register (to drain)", "drain": "drain"}
 
 
 def _kind(op) -> str:

@@ -21,16 +21,18 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 
-from .checks import Result, convergence, deposed_leader, linearizability, lost_writes, unexpected
+from .checks import Result, convergence, deposed_leader, divergence, linearizability, lost_writes, unexpected
+from .checks_lifecycle import lifecycle
 from .checks_watch import expiry, watch
 from .client import request
 from .cluster import ChaosCluster
 from .faults import PROBE_KEY, STALE_KEY, NetBook
 from .history import Clock, History, RunData
 from .nemesis import Nemesis, random_schedule, short_schedule
-from .observe import final_state, wait_converged, wait_down
+from .observe import applied_hashes, final_state, wait_converged, wait_down
 from .watchers import ChaosWatcher
-from .workload import HB_SERVICE, Heartbeater, Reader, Sampler, Writer, do_get, register_body
+from .workload import CHECK_SERVICE, HB_SERVICE, Drainer, Heartbeater, Reader, Sampler, Writer, do_get, register_body
+from tests.support.probe_targets import HttpTarget
 
 ELECTION_MAX = 0.6
 
@@ -49,12 +51,17 @@ class RunConfig:
     local_readers: int = 1
     keepers: int = 3
     stoppers: int = 3
+    checked: int = 2  # instances kept alive by a leader-run HTTP check alone
+    drainers: int = 1
     ttl: int = 10
     convergence_limit: float = 5.0
     expiry_slack: float = 0.0
+    # A leader cut off from the majority stops leading within deposed_limit +
+    # deposed_slack of the cut (leader_fallback is 1 s), and refuses each
+    # request within refuse_limit (issue 17: 1.5 s).
+    deposed_limit: float = 1.0
     deposed_slack: float = 0.5
-    # A cut-off node must refuse each request within this many seconds (propose_timeout is 2 s).
-    refuse_limit: float = 2.5
+    refuse_limit: float = 1.5
     # Clock faults: +1 or -1 to force the direction of the offset (None: either).
     clock_sign: int | None = None
     lin_budget: float = 30.0
@@ -62,7 +69,7 @@ class RunConfig:
     node_flags: list = field(default_factory=lambda: [
         # Frequent compaction (each node has a window every 20 s): snapshot installs and watch resets happen.
         "--watch-keepalive", "1", "--compaction-entries", "1000", "--compaction-interval", "20",
-        "--down-grace", "30"])
+        "--down-grace", "30", "--divergence-check-interval", "1"])
 
 
 def run_checks(data: RunData) -> list:
@@ -72,8 +79,10 @@ def run_checks(data: RunData) -> list:
     if data.meta.get("error"):
         harness.violations.append("the run itself failed:\n" + data.meta["error"])
     return [linearizability(data, budget_s=cfg["lin_budget"]), lost_writes(data), watch(data), expiry(data),
-            deposed_leader(data, slack=cfg["deposed_slack"], refuse_limit=cfg["refuse_limit"]),
-            convergence(data), unexpected(data), harness]
+            lifecycle(data),
+            deposed_leader(data, limit=cfg["deposed_limit"], slack=cfg["deposed_slack"],
+                           refuse_limit=cfg["refuse_limit"]),
+            convergence(data), divergence(data), unexpected(data), harness]
 
 
 class ChaosRun:
@@ -94,6 +103,8 @@ class ChaosRun:
         self.net = NetBook(self.cluster)
         self.meta: dict = {"config": asdict(config), "mode": self.cluster.mode}
         self.final: dict = {}
+        self.generations: dict[str, int] = {}
+        self.target: HttpTarget | None = None
 
     # ---- the run ----------------------------------------------------------------
     def execute(self) -> tuple[RunData, list]:
@@ -101,6 +112,8 @@ class ChaosRun:
             data = self._run()
         finally:
             self.cluster.stop()
+            if self.target is not None:
+                self.target.close()
         data.save(self.out_dir)
         return data, run_checks(data)
 
@@ -110,6 +123,7 @@ class ChaosRun:
         nodes = {n.id: n.url for n in cluster.nodes}
         self.meta["nodes"] = nodes
         self._register_heartbeaters(nodes)
+        self._register_checked(nodes)
         work_stop, hb_stop = threading.Event(), threading.Event()
         keys = [f"k{i}" for i in range(cfg.keys)]
         seed = str(cfg.seed)
@@ -118,6 +132,7 @@ class ChaosRun:
                     for i in range(cfg.lin_readers)]
         workers += [Reader(f"l{i}", nodes, self.history, work_stop, seed, keys=keys, linearizable=False)
                     for i in range(cfg.local_readers)]
+        workers += [Drainer(f"d{i}", nodes, self.history, work_stop, seed) for i in range(cfg.drainers)]
         beaters = self._heartbeaters(nodes, hb_stop, seed)
         sampler = Sampler("sampler", nodes, self.history, hb_stop, seed)
         watchers = [ChaosWatcher(f"watch-{n}", nodes, n, self.clock, hop_every=20.0) for n in sorted(nodes)]
@@ -141,6 +156,8 @@ class ChaosRun:
             self.final["expiry"] = self._expiry(beaters, t_healed)
             self._final_reads(nodes, keys + [PROBE_KEY, STALE_KEY])
             self.final["state"] = final_state(cluster)
+            self.final["state"]["t"] = self.clock.now()
+            self.final["hashes"] = applied_hashes(cluster)
         except Exception:  # judged as a violation; the history is still saved
             self.meta["error"] = traceback.format_exc()
         finally:
@@ -171,9 +188,30 @@ class ChaosRun:
                 leader = self.cluster.wait_leader(5)
                 r = request(leader.url if leader else next(iter(nodes.values())), "POST", "/v1/services", body)
                 if r.status in (200, 201):
+                    self.generations[f"h{i}"] = r.body["generation"]  # fencing: every heartbeat carries it
                     break
                 if time.monotonic() > deadline:
                     raise AssertionError(f"could not register heartbeater h{i}: {r}")
+                time.sleep(0.2)
+
+    def _register_checked(self, nodes: dict) -> None:
+        """``chk/c*``: no ttl, an HTTP check against a target that always passes (reachable from every node)."""
+        host = self.cluster.topo.bridge_ip if self.cluster.topo is not None else "127.0.0.1"
+        self.target = HttpTarget(host)
+        ids = [f"c{i}" for i in range(self.cfg.checked)]
+        self.meta["checked"] = ids
+        check = {"http": f"http://{host}:{self.target.port}/health", "interval": 2, "timeout": 1.5,
+                 "failures_before_unhealthy": 3, "failures_before_down": 6}
+        for iid in ids:
+            deadline = time.monotonic() + 20
+            while True:
+                leader = self.cluster.wait_leader(5)
+                r = request(leader.url if leader else next(iter(nodes.values())), "POST", "/v1/services",
+                            {"name": CHECK_SERVICE, "id": iid, "check": check})
+                if r.status in (200, 201):
+                    break
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"could not register checked {iid}: {r}")
                 time.sleep(0.2)
 
     def _heartbeaters(self, nodes: dict, stop: threading.Event, seed: str) -> list:
@@ -184,7 +222,8 @@ class ChaosRun:
                 k = i - cfg.keepers + 1
                 stop_at = 1.0 + cfg.duration * k / (cfg.stoppers + 1)
             out.append(Heartbeater(f"hb{i}", nodes, self.history, stop, seed,
-                                   instance=f"h{i}", ttl=cfg.ttl, stop_at=stop_at))
+                                   instance=f"h{i}", ttl=cfg.ttl, stop_at=stop_at,
+                                   generation=self.generations.get(f"h{i}")))
         return out
 
     def _expiry(self, beaters: list, t_healed: float) -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 
 from .checks import convergence, deposed_leader, linearizability, lost_writes
+from .checks_lifecycle import lifecycle, sample_flap
 from .checks_watch import expiry, watch
 from .faults import STALE_KEY
 from .history import RunData
@@ -111,4 +112,5 @@ MUTATIONS = [
     ("live instance reported down", _live_instance_down, expiry),
     ("cut-off leader answered", _deposed_leader_answers, deposed_leader),
     ("no convergence", _never_converged, convergence),
+    ("checked instance flapped", sample_flap, lifecycle),
 ]

@@ -51,4 +51,6 @@ def test_bug_queued_request_waits_twice_the_propose_timeout(tmp_path):
             for f in followers:
                 os.kill(f.proc.pid, signal.SIGCONT)
         assert read.status == 503
-        assert took < 2.5, f"refused after {took:.2f}s, documented bound is about 2 s"
+        # The bug waited twice the propose_timeout (4 s); the documented bound is
+        # about 2 s. Halfway between leaves a loaded machine its slack and still tells them apart.
+        assert took < 3.0, f"refused after {took:.2f}s, documented bound is about 2 s"

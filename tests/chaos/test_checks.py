@@ -72,12 +72,14 @@ def test_expiry_of_a_live_instance_and_late_expiry_of_a_stopped_one():
 
 def test_deposed_leader_must_refuse_and_step_down():
     probe = {"node": "n1", "t_cut": 10.0, "t_heal": 14.0,
-             "health": [[10.0, "leader", 200], [11.9, "leader", 200], [12.1, "follower", 503]]}
-    refused = op(1, "get", "chaos/probe", 10.5, 12.5, "fail", proc="prober", status=503)
+             "health": [[10.0, "leader", 200], [11.3, "leader", 200], [11.4, "follower", 503]]}
+    refused = op(1, "get", "chaos/probe", 10.5, 11.9, "fail", proc="prober", status=503)
     assert deposed_leader(RunData(ops=[refused], probes=[probe])).ok
+    slow_refusal = op(3, "get", "chaos/probe", 10.5, 12.1, "fail", proc="prober", status=503)
+    assert not deposed_leader(RunData(ops=[slow_refusal], probes=[probe])).ok
     served = op(2, "get", "chaos/probe", 10.5, 11.0, "ok", proc="prober")
     assert not deposed_leader(RunData(ops=[served], probes=[probe])).ok
-    slow = {**probe, "health": [[10.0, "leader", 200], [13.5, "follower", 503]]}
+    slow = {**probe, "health": [[10.0, "leader", 200], [11.7, "follower", 503]]}
     assert not deposed_leader(RunData(probes=[slow])).ok
 
 
@@ -97,3 +99,22 @@ def test_unknown_writes_are_settled_by_complete_watch_streams():
                       final={"state": {"revision": 2, "instances": {}}})
     settled, _ = resolve(partial, k, ops, watch_facts(partial))  # revision 1 unseen: drop nothing
     assert [o.id for o in settled] == [1, 2, 3, 4]
+
+
+def test_convergence_compares_applied_histories_and_divergence_reads_the_alarms():
+    from tests.chaos.checks import convergence, divergence
+
+    conv = {"took": 0.5, "limit": 10, "revision": 7}
+    same = {"n1": {"applied_index": 9, "applied_hash": "aa", "alarms": []},
+            "n2": {"applied_index": 9, "applied_hash": "aa", "alarms": []}}
+    ok = RunData(final={"convergence": conv, "hashes": {"nodes": same, "alarm_lines": []}})
+    assert convergence(ok).ok and divergence(ok).ok
+    differ = {**same, "n2": {"applied_index": 9, "applied_hash": "bb", "alarms": []}}
+    bad = RunData(final={"convergence": conv, "hashes": {"nodes": differ, "alarm_lines": []}})
+    assert any("histories differ" in v for v in convergence(bad).violations)
+    logged = RunData(final={"convergence": conv, "hashes": {
+        "nodes": same, "alarm_lines": ["n2: CRITICAL manifest.divergence: an applied entry was replaced"]}})
+    assert convergence(logged).ok and not divergence(logged).ok
+    alarmed = {**same, "n1": {**same["n1"], "alarms": [{"kind": "divergence", "peer": "n2"}]}}
+    still = RunData(final={"convergence": conv, "hashes": {"nodes": alarmed, "alarm_lines": []}})
+    assert not divergence(still).ok

@@ -129,11 +129,11 @@ def test_histories_of_an_atomic_register_are_accepted(seed):
 @pytest.mark.parametrize("seed", range(20))
 def test_a_corrupted_read_in_a_sequential_history_is_rejected(seed):
     rng = random.Random(seed)
-    calls = [c for c in _random_register_history(rng, n_ops=40) if c.end is not None]
-    calls = [Call(c.kind, c.value, c.flag, i * 10, i * 10 + 1) for i, c in enumerate(calls)]  # no overlap
-    reads = [i for i, c in enumerate(calls) if c.kind == "get"]
-    if not reads:
-        pytest.skip("no read in this history")
+    reads = []
+    while not reads:  # a history with no read has nothing to corrupt: draw the next one (seeded)
+        calls = [c for c in _random_register_history(rng, n_ops=40) if c.end is not None]
+        calls = [Call(c.kind, c.value, c.flag, i * 10, i * 10 + 1) for i, c in enumerate(calls)]  # no overlap
+        reads = [i for i, c in enumerate(calls) if c.kind == "get"]
     i = rng.choice(reads)
     calls[i] = Call("get", "never-written", None, calls[i].start, calls[i].end)
     assert check(calls).ok is False

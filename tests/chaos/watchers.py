@@ -14,8 +14,8 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-from urllib.parse import urlsplit
 
+from .client import auth_headers, connection
 from .history import Clock
 
 
@@ -63,9 +63,8 @@ class ChaosWatcher(threading.Thread):
 
     def _stream(self) -> None:
         node = self.node
-        u = urlsplit(self.nodes[node])
-        self._conn = conn = http.client.HTTPConnection(u.hostname, u.port, timeout=self.read_timeout)
-        conn.request("GET", "/v1/watch", headers={"Last-Event-ID": str(self.last)})
+        self._conn = conn = connection(self.nodes[node], self.read_timeout)
+        conn.request("GET", "/v1/watch", headers={**auth_headers(), "Last-Event-ID": str(self.last)})
         resp = conn.getresponse()
         if resp.status != 200:
             raise ValueError(f"watch answered {resp.status}")
@@ -93,6 +92,10 @@ class ChaosWatcher(threading.Thread):
         if kind == "reset":
             instances = {f"{i['name']}/{i['id']}": _summary(i) for i in data.get("instances", [])}
             self.items.append({"reset": rev, "instances": instances, "node": node, "t": t})
+        elif kind == "protection":  # a service's change, not an instance's: keyed by the service alone
+            self.items.append({"rev": rev, "kind": kind, "key": f"{data['name']}/",
+                               "state": [data.get("protected"), data.get("reason")], "reason": data.get("reason"),
+                               "node": node, "t": t})
         else:
             self.items.append({"rev": rev, "kind": kind, "key": f"{data['name']}/{data['id']}",
                                "state": _summary(data), "reason": data.get("reason"), "node": node, "t": t})

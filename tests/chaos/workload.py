@@ -6,7 +6,13 @@
 - ``Heartbeater``: keeps one ``hb/*`` instance alive (every ttl/3, rotating
   to the next node on failure), optionally stopping at a set time.
 - ``Sampler``: local reads of the ``hb`` service on every node, to catch a
-  node reporting a live instance ``down``.
+  node reporting a live instance ``down``; and of the ``chk`` service, whose
+  instances only a leader-run health check keeps alive, to catch a flap.
+- ``Drainer``: registers ``drain/*`` instances and drains them with a short
+  deadline on a random node; the leader's tick must remove each.
+
+Heartbeats carry the generation their registration returned (fencing): a
+live heartbeater told ``409 stale_generation`` is an unexpected answer.
 
 Keyed instances use a ttl of a day so only writes change them.
 """
@@ -20,6 +26,7 @@ from .client import request, unexpected, write_outcome
 from .history import History
 
 SERVICE, HB_SERVICE, KEY_TTL = "chaos", "hb", 86400
+CHECK_SERVICE, DRAIN_SERVICE, DRAIN_DEADLINE = "chk", "drain", 1.0
 
 
 def register_body(key_id: str, value: str, service: str = SERVICE, ttl: int = KEY_TTL) -> dict:
@@ -110,9 +117,11 @@ class Reader(Worker):
 class Heartbeater(Worker):
     """Heartbeats ``hb/<instance>`` every ttl/3 until ``stop_at`` (run time) or the end."""
 
-    def __init__(self, *a, instance: str, ttl: float, stop_at: float | None = None, **kw):
+    def __init__(self, *a, instance: str, ttl: float, stop_at: float | None = None,
+                 generation: int | None = None, **kw):
         super().__init__(*a, **kw)
         self.instance, self.ttl, self.stop_at = instance, ttl, stop_at
+        self.generation = generation
         self.stopped_at: float | None = None
         self.current = self.rng.randrange(len(self.nodes))
 
@@ -126,8 +135,9 @@ class Heartbeater(Worker):
             for _ in range(len(order)):
                 node = order[self.current % len(order)]
                 op = self.h.begin(self.name, "hb", f"{HB_SERVICE}/{self.instance}", node)
+                body = None if self.generation is None else {"generation": self.generation}
                 r = request(self.nodes[node], "PUT", f"/v1/services/{HB_SERVICE}/{self.instance}/heartbeat",
-                            timeout=2.5)
+                            body, timeout=2.5)
                 outcome = "ok" if r.status == 200 else write_outcome(r)
                 self.h.finish(op, outcome, status=r.status, code=r.code)
                 if r.status in (200, 404):  # 404: the registry lost it (a checker flags that)
@@ -150,7 +160,38 @@ class Sampler(Worker):
             i += 1
             t = self.h.clock.now()
             r = request(self.nodes[node], "GET", f"/v1/services/{HB_SERVICE}", timeout=1.5)
+            c = request(self.nodes[node], "GET", f"/v1/services/{CHECK_SERVICE}", timeout=1.5)
             if r.status == 200 and isinstance(r.body, dict):
                 statuses = {inst["id"]: inst["status"] for inst in r.body.get("instances", [])}
-                self.samples.append({"t": t, "node": node, "statuses": statuses})
+                checked = ({inst["id"]: inst["status"] for inst in c.body.get("instances", [])}
+                           if c.status == 200 and isinstance(c.body, dict) else {})
+                self.samples.append({"t": t, "node": node, "statuses": statuses, "checked": checked})
             self.stop_event.wait(self.period)
+
+
+class Drainer(Worker):
+    """Registers ``drain/dN`` and drains it with a deadline; the leader's tick removes it."""
+
+    def __init__(self, *a, pause=(0.3, 0.8), **kw):
+        super().__init__(*a, **kw)
+        self.pause = pause
+
+    def run(self) -> None:
+        n = 0
+        while not self.stop_event.is_set():
+            n += 1
+            key = f"d{n}"
+            node, url = self.pick()
+            op = self.h.begin(self.name, "reg", f"{DRAIN_SERVICE}/{key}", node)
+            r = request(url, "POST", "/v1/services", {"name": DRAIN_SERVICE, "id": key, "ttl": KEY_TTL},
+                        timeout=3.0)
+            self.h.finish(op, write_outcome(r), status=r.status, code=r.code)
+            if r.status in (200, 201):
+                node, url = self.pick()
+                op = self.h.begin(self.name, "drain", f"{DRAIN_SERVICE}/{key}", node)
+                r = request(url, "PUT", f"/v1/services/{DRAIN_SERVICE}/{key}/drain",
+                            {"deadline": DRAIN_DEADLINE}, timeout=3.0)
+                self.h.finish(op, write_outcome(r), status=r.status, code=r.code)
+            if unexpected(r):
+                op.extra["unexpected"] = True
+            self.stop_event.wait(self.rng.uniform(*self.pause))

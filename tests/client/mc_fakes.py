@@ -41,6 +41,7 @@ class FakeCluster:
         self.refused: set[str] = set()
         self.blackholed: set[str] = set()
         self.unavailable: set[str] = set()
+        self.broken: set[str] = set()  # nodes with a bug: every answer is a 500 internal
         self.leaderless: set[str] = set()
         self.applied: dict[str, int] = {}  # a node's applied index when it lags
         self.calls: list[tuple[str, str, str]] = []
@@ -75,6 +76,9 @@ class FakeCluster:
         headers = {"X-Manifest-Leader": leader, "X-Manifest-Index": str(self.revision)}
         if node in self.unavailable:
             return error(503, "no_leader", "no leader elected")
+        if node in self.broken:
+            return error(500, "internal", "internal error; the node's log has the details (request id r1)",
+                         request_id="r1")
         with self._lock:
             response = self._route(request, parts.path, parse_qsl(parts.query))
         response.headers.update({k.lower(): v for k, v in headers.items()})

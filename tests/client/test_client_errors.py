@@ -62,8 +62,8 @@ def test_unavailable_reads_retry_after():
 
 
 def test_unknown_status_and_non_json_body():
-    err = error_from_response(500, b"<html>boom</html>", {})
-    assert type(err) is ManifestError and err.status == 500 and not err.retriable
+    err = error_from_response(501, b"<html>boom</html>", {})
+    assert type(err) is ManifestError and err.status == 501 and not err.retriable
     assert "boom" in err.message
     assert error_from_response(418, b"", {}).message == "HTTP 418"
 

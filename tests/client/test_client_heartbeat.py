@@ -270,3 +270,57 @@ def test_async_exit_hook_deregisters_after_the_loop_is_gone(monkeypatch):
     fake.hooks[0]()
     assert ("worker", handle.id) not in cluster.instances
     assert fake.hooks == []
+
+
+class ThreeCalls:
+    """Exactly what a Registration may use of its client (heartbeat.RegistrationClient)."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple] = []
+
+    def register(self, instance, *, timeout=None, rounds=None):
+        self.log.append(("register", timeout, rounds))
+        return instance
+
+    def heartbeat(self, name, id, status, *, generation=None, load=None, timeout=None, rounds=None):
+        self.log.append(("heartbeat", status, timeout, rounds))
+        return None
+
+    def deregister(self, name, id, generation=None):
+        self.log.append(("deregister", name, id))
+
+
+def test_a_handle_runs_on_its_narrow_client_alone():
+    from manifest_client import Instance, Registration
+
+    calls = ThreeCalls()
+    me = Registration(calls, Instance(name="svc", id="svc-1", ttl=TTL), health_check=lambda: False,
+                      heartbeat=True, deregister_on_exit=True, handle_signals=False).start()
+    wait_until(lambda: len(calls.log) >= 4)
+    me.close()
+    assert calls.log[:2] == [("register", None, None), ("heartbeat", "unhealthy", None, None)]
+    beats = [c for c in calls.log[2:] if c[0] == "heartbeat"]
+    assert beats and all(c == ("heartbeat", "unhealthy", me.request_timeout, 1) for c in beats)
+    assert calls.log[-1] == ("deregister", "svc", "svc-1")
+
+
+def test_the_registries_hand_out_objects_shaped_like_the_handle_protocols():
+    import inspect as insp
+
+    from manifest_client import _async_client, _sync_client
+    from manifest_client._handle import AsyncRegistrationClient, RegistrationClient
+
+    def surface(cls):
+        return {name: insp.signature(fn) for name, fn in vars(cls).items()
+                if callable(fn) and not name.startswith("_")}
+
+    def protocol_surface(proto):
+        return {name: insp.signature(getattr(proto, name)) for name in vars(proto)
+                if not name.startswith("_") and callable(getattr(proto, name))}
+
+    for impl, proto in ((_sync_client._HandleClient, RegistrationClient),
+                        (_async_client._HandleClient, AsyncRegistrationClient)):
+        assert surface(impl).keys() == protocol_surface(proto).keys()
+        for name, sig in protocol_surface(proto).items():
+            assert list(surface(impl)[name].parameters) == list(sig.parameters), name
+            assert insp.iscoroutinefunction(getattr(impl, name)) == insp.iscoroutinefunction(getattr(proto, name))

@@ -12,6 +12,7 @@ from manifest_client import (
     Instance,
     InvalidRequest,
     NotFound,
+    OutcomeUnknown,
     Registry,
     RequestTimeout,
     Unavailable,
@@ -55,19 +56,23 @@ def test_non_idempotent_register_is_never_sent_twice_after_it_may_have_arrived()
     cluster = FakeCluster()
     cluster.blackholed.add(N1)
     reg = make(cluster)
-    with pytest.raises(RequestTimeout) as info:
+    with pytest.raises(OutcomeUnknown) as info:
         reg.register_instance({"name": "orchestrator", "port": 8080})
-    assert info.value.sent is True
-    assert "not resent" in str(info.value)
+    assert isinstance(info.value.cause, RequestTimeout) and info.value.cause.sent is True
+    assert "not sent again" in str(info.value) and "may have been applied" in str(info.value)
     assert len(cluster.sent("POST")) == 1
 
 
-def test_non_idempotent_register_is_not_resent_after_503():
+def test_non_idempotent_register_moves_on_after_a_503_that_says_nothing_was_proposed():
     cluster = FakeCluster()
-    cluster.unavailable.add(N1)
-    with pytest.raises(Unavailable):
+    cluster.unavailable.add(N1)  # 503 no_leader: refused before proposing
+    record = make(cluster).register_instance(Instance(name="orchestrator"))
+    assert [c[0] for c in cluster.sent("POST")] == [N1, N2] and len(cluster.instances) == 1
+    assert record.id == "orchestrator-gen1"
+    cluster.unavailable |= {N1, N2, N3}
+    with pytest.raises(Unavailable) as info:  # failed, not unknown: no node proposed it
         make(cluster).register_instance(Instance(name="orchestrator"))
-    assert len(cluster.sent("POST")) == 1
+    assert not isinstance(info.value, OutcomeUnknown)
 
 
 def test_non_idempotent_register_moves_on_when_provably_never_sent():

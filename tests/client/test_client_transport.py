@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 
 import pytest
 from aiohttp import web
 
 from manifest_client import (
     AsyncRegistry,
+    AsyncTransport,
     ConnectionFailed,
     Instance,
     NotFound,
+    OutcomeUnknown,
     Registry,
+    Request,
     RequestTimeout,
+    SyncTransport,
 )
 
 
@@ -144,9 +149,9 @@ def test_sync_transport_fails_over_keeps_alive_and_maps_errors(server):
 
 def test_sync_transport_never_resends_unsafe_write_after_bytes_left(server, drop):
     with Registry([drop.url, server.url], discover_members=False, retry_wait=0.0) as reg:
-        with pytest.raises(ConnectionFailed) as info:
+        with pytest.raises(OutcomeUnknown) as info:
             reg.register_instance({"name": "api"})
-        assert info.value.sent is True
+        assert isinstance(info.value.cause, ConnectionFailed) and info.value.cause.sent is True
         assert drop.connections == 1 and server.posts == []
         reg.register_instance({"name": "api", "id": "api-1"})  # idempotent: fails over
         assert server.posts == [{"name": "api", "id": "api-1"}]
@@ -178,9 +183,9 @@ def test_async_transport_end_to_end(server, drop):
                 await reg.heartbeat("api", "api-1")
             assert (await reg.health(server.url)).ready is False
         async with AsyncRegistry([drop.url, server.url], discover_members=False) as reg:
-            with pytest.raises(ConnectionFailed) as info:
+            with pytest.raises(OutcomeUnknown) as info:
                 await reg.register_instance({"name": "web"})
-            assert info.value.sent is True
+            assert info.value.cause.sent is True
         async with AsyncRegistry(server.url, timeout=0.2, retries=0, discover_members=False) as reg:
             with pytest.raises(RequestTimeout):
                 await reg.discover("slow")
@@ -189,3 +194,82 @@ def test_async_transport_end_to_end(server, drop):
     assert len(server.peers) == 2  # keep-alive for the reads; one more for the slow one
     assert drop.connections == 1
     assert [p["name"] for p in server.posts] == ["api"]
+
+
+# -- streams: what the watch is built on -------------------------------------------------
+
+
+@pytest.fixture
+def sse_server():
+    from tests.client.sse_server import SSEServer
+
+    srv = SSEServer([(1, "registered", {"name": "web", "id": "a"})]).start()
+    yield srv
+    srv.stop()
+
+
+def stream_request(url: str, read_timeout: float) -> Request:
+    return Request("GET", url, "/v1/watch", headers={"Accept": "text/event-stream"}, timeout=2.0,
+                   read_timeout=read_timeout)
+
+
+def test_sync_stream_yields_lines_as_they_come_then_reports_a_stall(sse_server):
+    transport = SyncTransport()
+    response = transport.handle_stream(stream_request(sse_server.url, read_timeout=0.3))
+    assert response.status == 200 and response.headers["content-type"] == "text/event-stream"
+    lines = response.iter_lines()
+    assert [next(lines) for _ in range(5)] == ["retry: 1000", "", "id: 1", "event: registered",
+                                              'data: {"name": "web", "id": "a"}']
+    started = time.monotonic()
+    with pytest.raises(RequestTimeout, match="stalled") as info:
+        list(lines)
+    assert 0.2 < time.monotonic() - started < 5 and info.value.sent is True
+    transport.close()
+
+
+def test_closing_a_sync_transport_ends_a_stream_read_on_another_thread(sse_server):
+    transport = SyncTransport()
+    response = transport.handle_stream(stream_request(sse_server.url, read_timeout=30))
+    ended = threading.Event()
+    outcome: list = []
+
+    def read() -> None:
+        try:
+            outcome.append(list(response.iter_lines()))
+        except ConnectionFailed as exc:
+            outcome.append(exc)
+        ended.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + 5
+    while not sse_server.watches:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    transport.close()
+    assert ended.wait(5), "the reader stayed blocked after close()"
+
+
+def test_async_stream_yields_lines_then_reports_a_stall(sse_server):
+    async def main():
+        transport = AsyncTransport()
+        response = await transport.handle_async_stream(stream_request(sse_server.url, read_timeout=0.3))
+        assert response.status == 200
+        seen = []
+        started = None
+        with pytest.raises(RequestTimeout, match="stalled"):
+            async for line in response.aiter_lines():
+                seen.append(line)
+                if line.startswith("data:"):
+                    started = time.monotonic()
+        assert seen[:3] == ["retry: 1000", "", "id: 1"] and 0.2 < time.monotonic() - started < 5
+        await response.aclose()
+        await transport.aclose()
+
+    asyncio.run(main())
+
+
+def test_async_transport_sends_blocking_requests_with_its_own_settings(server):
+    transport = AsyncTransport()
+    response = transport.handle_request(Request("GET", server.url, "/v1/services/n8n"))
+    assert response.status == 200 and response.json()["revision"] == 11
+    asyncio.run(transport.aclose())

@@ -124,11 +124,12 @@ async def test_async_registration_heartbeats_through_a_leader_kill_and_discovers
             leader = cluster.leader()
             await asyncio.to_thread(leader.kill)
             seen: list[list[str | None]] = []
-            deadline = time.monotonic() + 4.5
-            while time.monotonic() < deadline:
+            # Past two ttls, and at least five looks: a loaded machine polls
+            # less often, so it polls for longer instead of failing a count.
+            window = time.monotonic() + 4.5
+            while time.monotonic() < window or len(seen) < 5:
                 seen.append(await _states(cluster, "async-svc", me.id))
                 await asyncio.sleep(0.1)
-            assert len(seen) >= 5  # the polls ran (how many depends on machine load)
             assert all(s == ["up", "up"] for s in seen), [s for s in seen if s != ["up", "up"]][:10]
             assert me.running
             for _ in range(30):  # a beat that timed out on a busy box is confirmed by the next one

@@ -5,7 +5,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -49,11 +48,12 @@ def test_sync_watch_survives_the_death_of_its_node(cluster):
 
 async def test_async_watch_yields_changes_with_reasons(cluster):
     async with AsyncRegistry(cluster.urls) as reg:
-        stream = reg.watch("aw")
-        first = stream.__anext__()
-        task = asyncio.ensure_future(first)
-        await asyncio.sleep(0.3)
         url = cluster.nodes[0].url
+        # From the revision before the write, not from "now": the stream may
+        # connect after the write on a slow machine, and must still see it.
+        head = await asyncio.to_thread(cluster.wait_for_replication)
+        stream = reg.watch("aw", since=head)
+        task = asyncio.ensure_future(stream.__anext__())
         call(url, "POST", "/v1/services", {"name": "aw", "id": "x"})
         ev = await asyncio.wait_for(task, 5)
         assert ev.kind == "registered" and ev.instance.id == "x"
@@ -67,7 +67,7 @@ def test_cli_watch_prints_json_lines(cluster):
     url = cluster.nodes[0].url
     for i in range(3):
         call(url, "POST", "/v1/services", {"name": "cw", "id": f"c{i}"})
-    time.sleep(0.2)
+    cluster.wait_for_replication()  # whichever node the CLI reaches holds all three
     out = subprocess.run([sys.executable, "-m", "manifest_node", "--url", ",".join(cluster.urls), "--json",
                           "watch", "cw", "--since", "0", "--count", "3"],
                          capture_output=True, text=True, timeout=20)

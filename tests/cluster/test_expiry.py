@@ -5,7 +5,6 @@ import time
 
 import pytest
 
-from tests.support.cluster import wait_until
 from tests.support.http import call
 
 pytestmark = pytest.mark.cluster
@@ -20,12 +19,20 @@ def status_everywhere(cluster, name, iid):
 
 
 def test_silent_instance_turns_down_on_every_node_within_ttl_plus_slack(cluster):
-    r = call(cluster.nodes[0].url, "POST", "/v1/services", {"name": "quiet", "id": "q1", "ttl": 2})
+    ttl, tick, slack = 2, 1, 3  # slack: replication, and a loaded machine's late timers
+    sent = time.monotonic()
+    r = call(cluster.nodes[0].url, "POST", "/v1/services", {"name": "quiet", "id": "q1", "ttl": ttl})
     assert r.status == 201
-    registered = time.monotonic()
-    wait_until(lambda: status_everywhere(cluster, "quiet", "q1") == ["down"] * 3, 6, interval=0.05,
-               what="down everywhere")
-    assert time.monotonic() - registered <= 2 + 1.5
+    while True:
+        seen = status_everywhere(cluster, "quiet", "q1")
+        answered = time.monotonic()
+        # The leader registered it after `sent`: an answer showing it down that
+        # came back sooner than `sent + ttl` is an early expiry, however loaded the machine.
+        assert "down" not in seen or answered >= sent + ttl, f"down {answered - sent:.2f}s after registration"
+        if seen == ["down"] * 3:
+            break
+        assert answered < sent + ttl + tick + slack, f"still {seen} {answered - sent:.1f}s after registration"
+        time.sleep(0.05)
 
 
 def test_heartbeating_instance_stays_up_through_a_leader_kill(cluster):

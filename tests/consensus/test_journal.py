@@ -1,9 +1,15 @@
 """The crash-safe journal and the start-up repair of a dump newer than the journal."""
 
-import msgpack
+import contextlib
+import errno
+import os
+import time
 
-from manifest_node.consensus.journal import DurableJournal, read_entries
-from manifest_node.consensus.snapshot import reconcile
+import msgpack
+import pytest
+
+from manifest_node.consensus.journal import CorruptFile, DurableJournal, read_entries
+from manifest_node.consensus.snapshot import read_dump, reconcile
 
 
 def entries(n, term=1, start=1):
@@ -90,6 +96,45 @@ def test_meta_round_trip(tmp_path):
     assert (j.getCurrentTerm(), j.getVotedForNodeId(), j.getRaftCommitIndex()) == (7, "127.0.0.1:1", 42)
 
 
+@pytest.mark.parametrize("damage", [
+    b"", b"\xc1", b"garbage", msgpack.packb([7, "127.0.0.1:1"]), msgpack.packb({"term": "7"}),
+    msgpack.packb({"term": 7, "voted": 3}), msgpack.packb({"term": 7, "voted": None})[:-3],
+])
+def test_a_damaged_meta_file_stops_the_journal_instead_of_resetting_term_and_vote(tmp_path, damage):
+    """Issue 10.2: a damaged meta used to read as term 0, no vote: a second vote in a term."""
+    path = tmp_path / "j"
+    j = open_with(path, entries(3))
+    j.setCurrentTerm(7, "127.0.0.1:1")
+    j._destroy()
+    journal_before = path.read_bytes()
+    (tmp_path / "j.meta").write_bytes(damage)
+    with pytest.raises(CorruptFile) as err:
+        DurableJournal(str(path))
+    assert err.value.path == str(tmp_path / "j.meta") and "j.meta" in str(err.value)
+    assert (tmp_path / "j.meta").read_bytes() == damage and path.read_bytes() == journal_before
+
+
+def test_an_unreadable_meta_file_stops_the_journal(tmp_path):
+    (tmp_path / "j.meta").mkdir()  # EISDIR: unreadable even for root
+    with pytest.raises(CorruptFile, match="unreadable"):
+        DurableJournal(str(tmp_path / "j"))
+
+
+def test_a_damaged_snapshot_is_refused_with_its_name(tmp_path):
+    path = tmp_path / "raft.snapshot"
+    assert read_dump(str(path)) is None
+    write_dump(path, entries(2)[0], entries(2)[1])
+    whole = path.read_bytes()
+    for damage in (whole[:-5], b"junk", msgpack.packb([1, 2]), msgpack.packb({"format": 1, "state": b""}),
+                   msgpack.packb({"format": 99})):
+        path.write_bytes(damage)
+        with pytest.raises(CorruptFile) as err:
+            read_dump(str(path))
+        assert err.value.path == str(path)
+    path.write_bytes(whole)
+    assert read_dump(str(path))["last"] == list(entries(2)[1])
+
+
 def write_dump(path, prev, last):
     path.write_bytes(msgpack.packb({"format": 1, "state": b"", "prev": list(prev), "last": list(last),
                                     "cluster": []}, use_bin_type=True))
@@ -111,3 +156,136 @@ def test_reconcile_leaves_alone_what_it_cannot_match(tmp_path):
     write_dump(dpath, (b"x", 50, 3), (b"y", 51, 3))
     assert reconcile(str(jpath), str(dpath)) == "journal does not hold the snapshot's entries"
     assert len(read_entries(str(jpath))[0]) == 3
+
+
+def test_a_short_write_then_a_full_disk_leaves_no_torn_record(tmp_path, monkeypatch):
+    """Issue 10 point 2: pwrite may write part of a record; the rest must not be taken for done."""
+    import errno
+    import os as _os
+
+    from manifest_node.consensus import journal as journal_mod
+    from manifest_node.consensus.disk import DiskHealth
+
+    disk = DiskHealth()
+    path = tmp_path / "j"
+    j = DurableJournal(str(path), disk=disk)
+    j.add(b"cmd1", 1, 1)
+    real = _os.pwrite
+    calls = []
+
+    def short_then_full(fd, data, offset):
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real(fd, bytes(data)[:5], offset)  # a short write
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(journal_mod.os, "pwrite", short_then_full)
+    with pytest.raises(OSError):
+        j.add(b"cmd2", 2, 1)
+    assert len(calls) == 2, "the rest of a short write must be retried, not dropped"
+    assert list(j[:]) == entries(1) and not disk.ok
+    assert disk.problems()[0]["file"] == "journal" and "ENOSPC" in disk.problems()[0]["error"]
+    assert path.stat().st_size == len(journal_mod._record(b"cmd1", 1, 1))  # cut back to the last good record
+    monkeypatch.setattr(journal_mod.os, "pwrite", real)
+    j.add(b"cmd2", 2, 1)
+    assert disk.ok and list(j[:]) == entries(2)
+    j._destroy()
+    assert read_entries(str(path))[0] == entries(2)
+
+
+def test_a_failed_meta_write_changes_neither_term_nor_vote(tmp_path, monkeypatch):
+    from manifest_node.consensus import journal as journal_mod
+    from manifest_node.consensus.disk import DiskHealth
+
+    disk = DiskHealth()
+    j = DurableJournal(str(tmp_path / "j"), disk=disk)
+    j.setCurrentTerm(3, "n1")
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal_mod, "_write_atomically", full)
+    with pytest.raises(OSError):
+        j.setCurrentTerm(4, "n2")
+    assert (j.getCurrentTerm(), j.getVotedForNodeId()) == (3, "n1") and not disk.ok
+    j.setRaftCommitIndex(9)
+    j.flush()  # the commit index may wait: no exception into pysyncobj's tick
+    monkeypatch.undo()
+    j.setCurrentTerm(4, "n2")
+    assert disk.ok
+    j._destroy()
+    reopened = DurableJournal(str(tmp_path / "j"))
+    assert (reopened.getCurrentTerm(), reopened.getVotedForNodeId(), reopened.getRaftCommitIndex()) == (4, "n2", 9)
+    reopened._destroy()
+
+
+@pytest.mark.parametrize("rewrite,fail_at", [  # clearing writes no bytes: nothing for os.write to fail
+    ("compact", "open"), ("compact", "write"), ("compact", "replace"), ("clear", "open"), ("clear", "replace")])
+def test_a_failed_rewrite_leaves_the_journal_whole_and_writable(tmp_path, monkeypatch, fail_at, rewrite):
+    """Chaos seed 101: appends failed with ESPIPE and the next start found the journal damaged.
+
+    The rewrite closed its descriptor and opened the path again; when that open
+    failed, the journal kept a closed number, which the process then handed to
+    a pipe. Whatever step fails, the old file and a live descriptor stay."""
+    import manifest_node.consensus.journal as journal_module
+
+    path = tmp_path / "j"
+    j = open_with(path, entries(5))
+    real = {"open": os.open, "write": os.write, "replace": os.replace}
+
+    def failing(*args, **kwargs):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(journal_module.os, fail_at, failing)
+    with pytest.raises(OSError) if rewrite == "clear" else contextlib.nullcontext():
+        j.deleteEntriesTo(3) if rewrite == "compact" else j.clear()
+    monkeypatch.setattr(journal_module.os, fail_at, real[fail_at])
+    held = os.pipe()  # takes the lowest free numbers, as a new connection would
+    try:
+        j.add(b"cmd6", 6, 1)
+    finally:
+        os.close(held[0]), os.close(held[1])
+    assert [e[1] for e in j[:]] == [1, 2, 3, 4, 5, 6]
+    j._destroy()
+    assert [e[1] for e in read_entries(str(path))[0]] == [1, 2, 3, 4, 5, 6]
+    assert not (tmp_path / "j.tmp").exists()
+
+
+def test_a_rewrite_keeps_one_live_descriptor(tmp_path):
+    path = tmp_path / "j"
+    j = open_with(path, entries(5))
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        j.deleteEntriesTo(1)
+        j.add(b"x", j[-1][1] + 1, 1)
+    assert len(os.listdir("/proc/self/fd")) == before  # no descriptor leaked, none closed twice
+    assert os.readlink(f"/proc/self/fd/{j._fd}") == str(path)
+    j.clear()
+    j.add(b"y", 100, 2)
+    j._destroy()
+    assert [e[1] for e in read_entries(str(path))[0]] == [100]
+
+
+def test_stats_give_the_file_size_and_entries_and_compaction_is_dated(tmp_path):
+    path = str(tmp_path / "j")
+    j = DurableJournal(path)
+    for i in range(1, 6):
+        j.add(b"cmd%d" % i, i, 1)
+    assert j.stats() == (os.path.getsize(path), 5) and j.compacted_at is None
+    before = time.time()
+    j.deleteEntriesTo(3)
+    assert j.stats() == (os.path.getsize(path), 2) and before <= j.compacted_at <= time.time()
+    j._destroy()
+
+
+def test_the_journal_descriptor_is_out_of_reach_of_stale_low_numbers(tmp_path):
+    """Chaos seed 101: a stale second close of a recycled low number closed the journal's."""
+    from manifest_node.consensus.journal import HIGH_FD
+
+    j = open_with(tmp_path / "j", entries(3))
+    assert j._fd >= HIGH_FD
+    j.deleteEntriesTo(1)  # a rewrite adopts a new descriptor: also out of reach
+    assert j._fd >= HIGH_FD and os.readlink(f"/proc/self/fd/{j._fd}") == str(tmp_path / "j")
+    j.add(b"x", 4, 1)
+    j._destroy()
+    assert [e[1] for e in read_entries(str(tmp_path / "j"))[0]] == [2, 3, 4]

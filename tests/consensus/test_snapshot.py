@@ -3,7 +3,7 @@
 import os
 import threading
 
-from pysyncobj.config import SERIALIZER_STATE as S
+from manifest_node.consensus.pysyncobj.config import SERIALIZER_STATE as S
 
 from manifest_node.consensus.snapshot import SnapshotHooks, read_dump
 from manifest_node.fsm import commands as C
@@ -78,3 +78,25 @@ def test_a_snapshot_installed_meanwhile_makes_the_one_being_written_stale(tmp_pa
     hooks.wait(10)
     assert hooks.check() == S.FAILED
     assert dumped(final) == installed and not os.path.exists(final + ".part") and restored
+
+
+def test_counts_for_metrics_written_failed_and_stale_apart(tmp_path):
+    restored = []
+    fsm, final, hooks, release = primed(tmp_path, restored)
+    assert (hooks.written, hooks.failures, hooks.failing) == (1, 0, False)  # the first, written at once
+    # A worker whose write fails: counted, and failing until a snapshot is written again.
+    hooks._write = lambda path, captured, meta: (_ for _ in ()).throw(OSError(28, "No space left on device"))
+    hooks.serialize(final + ".tmp", ENTRIES)
+    hooks.wait(10)
+    assert hooks.check() == S.FAILED and (hooks.written, hooks.failures, hooks.failing) == (1, 1, True)
+    # A stale one (an install meanwhile) is no failure; the install is counted.
+    original = SnapshotHooks._write.__get__(hooks)
+    hooks._write = lambda path, captured, meta: (release.wait(10), original(path, captured, meta))
+    hooks.serialize(final + ".tmp", ENTRIES)
+    hooks.deserialize(final)
+    release.set()
+    hooks.wait(10)
+    assert hooks.check() == S.FAILED and (hooks.failures, hooks.installs) == (1, 1)
+    hooks.serialize(final + ".tmp", ENTRIES)
+    hooks.wait(10)
+    assert hooks.check() == S.SUCCESS and (hooks.written, hooks.failures, hooks.failing) == (2, 1, False)

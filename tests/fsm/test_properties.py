@@ -4,6 +4,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from manifest_node.fsm import commands as C
+from manifest_node.fsm import model
+from manifest_node.fsm.lifecycle import derive_status
 from manifest_node.fsm.registry import RegistryState
 
 names = st.sampled_from(["web", "db", "cache"])
@@ -18,10 +20,13 @@ register = st.builds(
 heartbeat = st.builds(C.heartbeat, names, ids, st.sampled_from([None, "up", "unhealthy", "bogus"]))
 deregister = st.builds(C.deregister, names, ids)
 tick = st.builds(C.tick, st.sampled_from([0, 1000, 60_000]))
+RAFTS = frozenset({"r:1", "r:2"})  # the configured cluster; "r:9" is a forged address
 member = st.builds(C.member, st.sampled_from(["n1", "n2"]), st.sampled_from(["http://a", "http://b"]),
-                   st.just("r:1"))
+                   st.sampled_from(["r:1", "r:2", "r:9"]))
+from tests.fsm.test_indexes import batch, checked, drain, maint  # noqa: E402 (issue 13's commands)
+
 command = st.one_of(register, heartbeat, deregister, tick, member, st.just(C.noop()),
-                    st.just([77]), st.just(["junk"]))
+                    st.just([77]), st.just(["junk"]), batch, checked, drain, maint)
 
 # An envelope: time moves forward by 0..5 s (sometimes backwards: a stale
 # leader), the term sometimes grows, and it holds 1..4 commands.
@@ -30,11 +35,11 @@ envelope = st.tuples(st.integers(-1000, 5000), st.sampled_from([0, 0, 0, 1, -1])
 
 
 def replay(steps, snapshot_at=None):
-    state, ts, term = RegistryState(), 0, 1
+    state, ts, term = RegistryState(RAFTS), 0, 1
     outcomes = []
     for i, (dt, dterm, cmds) in enumerate(steps):
         if i == snapshot_at:
-            fresh = RegistryState()
+            fresh = RegistryState(RAFTS)
             fresh.restore(state.snapshot())
             state = fresh
         ts, term = max(0, ts + dt), max(1, term + dterm)
@@ -64,5 +69,7 @@ def test_invariants_hold_after_any_sequence(steps):
     for (name, iid), inst in state.instances.items():
         assert state.services[name][iid] is inst
         assert inst.revision <= state.service_rev[name] <= state.revision
-        assert inst.status in ("up", "unhealthy", "down")
+        assert inst.status in model.STATUSES
+        assert inst.status == derive_status(inst)
     assert sum(len(v) for v in state.services.values()) == len(state.instances)
+    assert all(m["raft"] in RAFTS for m in state.members.values())

@@ -68,19 +68,24 @@ def check_locust(stdout: str, returncode: int, out: Path) -> None:
 
 def test_quick_bench_and_locust_run_report_everything(tmp_path):
     """Both runs at once (one test, so that they overlap whatever worker runs it)."""
-    has_locust = importlib.util.find_spec("locust") is not None  # in the dev extra
-    locust = start_locust(tmp_path / "locust") if has_locust else None
+    assert importlib.util.find_spec("locust") is not None, "locust is in the dev extra: run make setup"
+    locust = start_locust(tmp_path / "locust")
     try:
         bench = subprocess.run([sys.executable, "-m", "loadtests.bench", "--quick", "--rate", "300",
                                 "--out", str(tmp_path / "bench")], cwd=ROOT, capture_output=True, text=True,
                                timeout=240)
         check_bench(bench, tmp_path / "bench")
-        if locust is not None:
-            stdout = locust.communicate(timeout=120)[0]
-            check_locust(stdout, locust.returncode, tmp_path / "locust")
+        stdout = locust.communicate(timeout=120)[0]
+        check_locust(stdout, locust.returncode, tmp_path / "locust")
     finally:
         if locust is not None and locust.poll() is None:
             locust.terminate()
             locust.wait(30)
-    if locust is None:
-        pytest.skip("locust is not installed (dev extra): only the bench was checked")
+
+
+def test_the_replica_benchmark_runs_and_reports_its_figures():
+    out = subprocess.run([sys.executable, "-m", "loadtests.replica_bench", "--duration", "1"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for line in ("without replicas", "with 1 replica(s)", "ratio with/without", "replication lag", "local reads"):
+        assert line in out.stdout, out.stdout

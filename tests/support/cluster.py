@@ -3,11 +3,23 @@
 Offers what hashicorp/raft's testing.go offers: ``leader()``, ``kill()``,
 ``restart()``, ``wait_for_replication()``. Ports are free ports picked at
 start, so tests run in parallel under ``pytest -n auto``.
+
+Nodes run as in production: with a cluster secret (a fresh one per cluster
+unless given), passed in the environment as operators should, never in argv.
+``secret=None`` runs them with ``--insecure`` instead.
+
+Auth is off on loopback unless asked for: ``auth=True`` turns it on with a
+bootstrap admin token (``cluster.token``, also in the environment, never in
+argv); ``tls=CA`` (tests/support/certs.py) gives each node a certificate of
+that CA and serves HTTPS, ``mtls=True`` also requires client certificates.
+Every helper here (``health``, ``get``, ``call``) then sends the token and
+trusts the CA, showing a client certificate of its own.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,7 +30,47 @@ from dataclasses import dataclass, field
 from .http import call
 
 
+def _port_slice() -> range:
+    """This test process's own ports: below the kernel's ephemeral range, one slice per xdist worker.
+
+    Port 0 hands out ephemeral ports, the same pool every outgoing connection
+    takes its source port from; between free_port() returning and a node
+    binding, some other test's client could take it (CI saw a node wait 45 s
+    for its Raft port). Below that range only listeners we start live, and
+    the slices keep parallel workers from picking the same one.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    low = 10000
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    count = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1), index + 1)
+    width = (ephemeral_low - low) // count
+    if width < 200:  # an unusual ephemeral range: fall back to the kernel's choice
+        return range(0)
+    start = low + index * width
+    return range(start, start + width)
+
+
+_PORTS = _port_slice()
+_next_port = secrets.randbelow(len(_PORTS)) if _PORTS else 0
+
+
 def free_port() -> int:
+    """A loopback port nothing listens on now and no other test process will be handed."""
+    global _next_port
+    for _ in range(len(_PORTS)):
+        port = _PORTS[_next_port % len(_PORTS)]
+        _next_port += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -49,12 +101,16 @@ class Node:
     log_path: str
     peers: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    secret: str | None = None  # None: --insecure
     launcher: list[str] = field(default_factory=lambda: [sys.executable, "-m", "manifest_node"])
+    environ: dict[str, str] = field(default_factory=dict)  # more environment for this node's process
     proc: subprocess.Popen | None = None
+    token: str | None = None  # the bootstrap admin token when auth is on
+    context: object = None  # ssl.SSLContext of the test's client side when TLS is on
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"{'https' if self.context is not None else 'http'}://127.0.0.1:{self.api_port}"
 
     @property
     def raft(self) -> str:
@@ -65,11 +121,22 @@ class Node:
                "--api", f"127.0.0.1:{self.api_port}", "--raft", self.raft, "--data-dir", self.data_dir]
         for p in self.peers:
             out += ["--peer", p]
+        if self.secret is None:
+            out.append("--insecure")
         return out + self.extra
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MANIFEST_")}
+        if self.secret is not None:
+            env["MANIFEST_CLUSTER_SECRET"] = self.secret
+        if self.token is not None:
+            env["MANIFEST_BOOTSTRAP_TOKEN"] = self.token
+        env.update(self.environ)
+        return env
 
     def start(self) -> None:
         log = open(self.log_path, "ab")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MANIFEST_")}
+        env = self.env()
         self.proc = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
 
@@ -88,25 +155,48 @@ class Node:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
 
+    def call(self, method: str, path: str, body=None, *, token: str | None | bool = True, **kw):
+        """``call`` on this node with the cluster's CA and, unless ``token`` says otherwise, its admin token."""
+        token = self.token if token is True else (token or None)
+        headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **kw.pop("headers", {})}
+        return call(self.url, method, path, body, headers=headers, context=self.context, **kw)
+
     def health(self):
-        return call(self.url, "GET", "/v1/health", timeout=1.0)
+        return self.call("GET", "/v1/health", timeout=1.0)
 
     def get(self, path: str, **kw):
-        return call(self.url, "GET", path, **kw)
+        return self.call("GET", path, **kw)
 
     def log_text(self) -> str:
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
 
+_GENERATE = object()
+
+
 class Cluster:
     def __init__(self, tmp_path, size: int = 3, extra: list[str] | None = None,
-                 launcher: list[str] | None = None):
+                 launcher: list[str] | None = None, secret: str | None = _GENERATE, auth: bool = False,
+                 tls=None, mtls: bool = False):
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        self.secret = secrets.token_urlsafe(32) if secret is _GENERATE else secret
+        self.token = secrets.token_urlsafe(32) if auth else None
+        self.ca = tls
+        self.client_cert = tls.issue("test-client", tag="client") if tls is not None else None
         self.nodes: list[Node] = []
         rafts = []
         for i in range(size):
             node = Node(f"n{i + 1}", free_port(), free_port(), str(tmp_path / f"n{i + 1}"),
-                        str(tmp_path / f"n{i + 1}.log"), extra=list(extra or []))
+                        str(tmp_path / f"n{i + 1}.log"), extra=list(extra or []), secret=self.secret)
+            if auth:
+                node.token = self.token
+                node.extra += ["--auth"]
+            if tls is not None:
+                issued = tls.issue(node.id)
+                node.extra += ["--tls-cert", issued.cert, "--tls-key", issued.key]
+                node.extra += ["--tls-client-ca" if mtls else "--tls-peer-ca", tls.cert]
+                node.context = tls.client_context(self.client_cert)
             if launcher:
                 node.launcher = list(launcher)
             rafts.append(node.raft)
@@ -167,6 +257,15 @@ class Cluster:
             return None
 
         return wait_until(find, timeout, what="a leader")
+
+    def new_node(self, node_id: str, tmp_path, join: bool = True) -> Node:
+        """A node on fresh ports and a fresh data directory, started with ``--join`` (not yet started)."""
+        first = self.nodes[0]
+        node = Node(node_id, free_port(), free_port(), str(tmp_path / node_id), str(tmp_path / f"{node_id}.log"),
+                    extra=[x for x in first.extra] + (["--join"] if join else []), secret=self.secret,
+                    launcher=list(first.launcher), token=first.token)
+        self.nodes.append(node)
+        return node
 
     def followers(self) -> list[Node]:
         leader = self.leader()

@@ -1,12 +1,12 @@
-"""A Store for API tests: the real FSM, applied synchronously, no Raft."""
+"""A RegistryStore (node/store_protocol.py) for API tests: the real FSM, applied synchronously, no Raft."""
 
 from __future__ import annotations
 
 from manifest_node import errors
 from manifest_node.config import NodeConfig
-from manifest_node.consensus.store import NodeStatus
 from manifest_node.fsm import commands as C
 from manifest_node.fsm.registry import RegistryState
+from manifest_node.store_protocol import Capture, NodeStatus
 
 
 class FakeStore:
@@ -44,6 +44,9 @@ class FakeStore:
         out = self.fsm.apply(C.encode(self.now_ms, self.term, list(commands)))
         for fn in self._listeners:
             fn(self.index, out.events)
+        if out.restored:  # as consensus/adapter.py does after a RESTORE
+            for fn in self._restore_listeners:
+                fn(self.fsm.revision)
         return out.results
 
     async def propose(self, command):
@@ -54,6 +57,15 @@ class FakeStore:
 
     def read(self, fn):
         return fn(self.fsm)
+
+    def revision(self) -> int:
+        return self.fsm.revision
+
+    def service_revision(self, name: str) -> int:
+        return self.fsm.service_rev.get(name, 0)
+
+    def auth_view(self):
+        return self.fsm.tokens.records, self.fsm.clock
 
     async def sync(self, linearizable):
         self.syncs.append(linearizable)
@@ -68,7 +80,7 @@ class FakeStore:
 
     def members(self):
         return [{"id": self.cfg.id, "api": self.cfg.api_url, "raft": self.cfg.raft, "role": "leader",
-                 "self": True}]
+                 "self": True, "diverged": False}]
 
     async def leader_propose_many(self, commands):
         results = self.apply(*commands)
@@ -76,3 +88,17 @@ class FakeStore:
 
     async def leader_read_index(self):
         return self.index
+
+    async def add_member(self, raft, api):
+        # One node, no Raft: the API layer's validation is what tests reach here.
+        raise errors.Conflict("the fake store has no Raft cluster", code="would_lose_quorum")
+
+    async def remove_member(self, node):
+        raise errors.Conflict("the last voter cannot be removed", "node", code="last_member")
+
+    def accept_join(self, raft, members):
+        raise errors.Conflict("this node is not waiting to join", "raft", code="not_joining")
+
+    async def capture(self):
+        await self.sync(True)
+        return Capture(self.fsm.capture(), self.index, self.term)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -17,9 +18,13 @@ class Reply:
 
 
 def call(base_url: str, method: str, path: str, body=None, *, headers=None, raw: bytes | None = None,
-         timeout: float = 5.0) -> Reply:
+         timeout: float = 5.0, context: ssl.SSLContext | None = None) -> Reply:
+    """``context``: for an https:// ``base_url`` (the CA to trust, a client certificate to show)."""
     u = urlsplit(base_url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    if u.scheme == "https":
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     hdrs = dict(headers or {})
     data = raw
     if body is not None:

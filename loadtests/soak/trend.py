@@ -1,0 +1,133 @@
+"""Does a sampled series grow without bound? A slope per node and series, against a threshold.
+
+Pure (standard library only), so tests/loadtests/test_soak_trend.py checks it
+without a cluster.
+
+Method: a *segment-aware Theil–Sen* slope. Every sample carries the segment
+it belongs to: the node's process generation (0 until its first restart,
+then 1, ...). The slope is the median of the slopes of all pairs of samples
+in the fit window that belong to the same segment. So
+
+  * a restart, which resets RSS, file descriptors and threads, is a level
+    shift between segments and takes no part in the estimate (pairs across it
+    are never formed), while every segment in the window still contributes;
+  * one spike (a snapshot being packed, a GC pause in a p99) moves the median
+    of the pairwise slopes little, where it would tilt a least-squares line.
+
+Samples marked ``warm`` (taken within the warm-up after a node's restart:
+its process is loading the snapshot and filling its caches) are left out
+of the series a restart resets.
+
+Series that survive a restart on disk (journal, snapshot) are fitted as one
+segment per node: their own resets (log compaction) are part of what is
+measured, and compaction's saw-tooth sampled once a minute looks like noise
+around a flat line, not like growth.
+
+A slope is reported per hour (``UNITS``); it fails when it exceeds the
+series' threshold (``THRESHOLDS``; docs/operations.md, "Soak", says why each
+is what it is). A series with fewer than ``MIN_PAIRS`` same-segment pairs in
+the window is reported as ``insufficient`` and fails nothing.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+# series -> (unit of the value, threshold of the slope per hour, reset by a restart?, gates the verdict?)
+SERIES: dict[str, tuple[str, float, bool, bool]] = {
+    "rss_mb": ("MB", 20.0, True, True),
+    "fds": ("fds", 10.0, True, True),
+    "threads": ("threads", 3.0, True, True),
+    "journal_mb": ("MB", 10.0, False, True),
+    "snapshot_count": ("files", 1.0, False, True),
+    "snapshot_mb": ("MB", 2.0, False, True),
+    "write_p99_ms": ("ms", 25.0, True, True),
+    "read_p99_ms": ("ms", 25.0, True, True),
+    # bounded by rotation (--audit-max-bytes x (--audit-backups + 1)); reported, never gating
+    "audit_mb": ("MB", float("inf"), False, False),
+}
+MIN_PAIRS = 3
+# A shorter fit window reports slopes without gating on them: the first minutes of a run (the fleet
+# registering, caches and connection pools filling) grow like a leak would, and a 90-second window of a
+# 3-minute run sees little else.
+GATE_MIN_WINDOW = 15.0
+
+
+@dataclass(frozen=True)
+class Sample:
+    t_min: float  # minutes since the soak started
+    value: float
+    segment: int  # the node's process generation
+
+
+@dataclass(frozen=True)
+class Slope:
+    node: str
+    series: str
+    per_hour: float | None  # None: insufficient data
+    unit: str
+    threshold: float
+    points: int
+    pairs: int
+    gating: bool
+
+    @property
+    def verdict(self) -> str:
+        if self.per_hour is None:
+            return "insufficient"
+        if self.per_hour > self.threshold:
+            return "FAIL" if self.gating else "grows (not gated)"
+        return "ok"
+
+    def to_dict(self) -> dict:
+        return {"node": self.node, "series": self.series, "slope_per_hour": self.per_hour,
+                "unit": f"{self.unit}/h", "threshold_per_hour": self.threshold, "points": self.points,
+                "pairs": self.pairs, "gating": self.gating, "verdict": self.verdict}
+
+
+def theil_sen(samples: list[Sample]) -> tuple[float | None, int]:
+    """Median of the pairwise slopes (value per minute) within segments; and how many pairs."""
+    slopes = []
+    for i, a in enumerate(samples):
+        for b in samples[i + 1:]:
+            if b.segment == a.segment and b.t_min > a.t_min:
+                slopes.append((b.value - a.value) / (b.t_min - a.t_min))
+    if len(slopes) < MIN_PAIRS:
+        return None, len(slopes)
+    return statistics.median(slopes), len(slopes)
+
+
+def fit_window(duration_min: float, window_min: float = 30.0) -> float:
+    """Minutes at the end of the run that are fitted: 30, or the last half of a shorter run."""
+    return min(window_min, duration_min / 2)
+
+
+def slopes(rows: list[dict], duration_min: float, window_min: float = 30.0) -> list[Slope]:
+    """``rows``: the soak's samples, dicts with ``node``, ``t_min``, ``segment`` and a value per series."""
+    window = fit_window(duration_min, window_min)
+    start, gate = duration_min - window, window >= GATE_MIN_WINDOW
+    out = []
+    for node in sorted({r["node"] for r in rows}):
+        mine = [r for r in rows if r["node"] == node and r["t_min"] >= start]
+        for series, (unit, threshold, resets, gating) in SERIES.items():
+            points = [Sample(r["t_min"], float(r[series]), r["segment"] if resets else 0)
+                      for r in mine if r.get(series) is not None and not (resets and r.get("warm"))]
+            per_min, pairs = theil_sen(points)
+            per_hour = None if per_min is None else round(per_min * 60, 3)
+            out.append(Slope(node, series, per_hour, unit, threshold, len(points), pairs, gating and gate))
+    return out
+
+
+def failures(fitted: list[Slope]) -> list[str]:
+    return [f"{s.node} {s.series} grows {s.per_hour:+.2f} {s.unit}/h (threshold {s.threshold:g} {s.unit}/h)"
+            for s in fitted if s.verdict == "FAIL"]
+
+
+def table(fitted: list[Slope]) -> str:
+    lines = [f"{'node':5} {'series':15} {'slope':>12} {'unit':9} {'threshold':>9} {'pts':>4} {'pairs':>6}  verdict"]
+    for s in fitted:
+        value = "-" if s.per_hour is None else f"{s.per_hour:+.3f}"
+        lines.append(f"{s.node:5} {s.series:15} {value:>12} {s.unit + '/h':9} {s.threshold:>9g} {s.points:>4} "
+                     f"{s.pairs:>6}  {s.verdict}")
+    return "\n".join(lines)

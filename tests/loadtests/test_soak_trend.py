@@ -1,0 +1,90 @@
+"""The soak's growth test (loadtests/soak/trend.py) on made-up series: no cluster, milliseconds."""
+
+from __future__ import annotations
+
+import random
+
+from loadtests.soak import trend
+from loadtests.soak.run import classify, restart_times
+from loadtests.soak.trend import Sample, theil_sen
+
+
+def rows(values, node="n1", series="rss_mb", segments=None, warm=None, step=1.0):
+    return [{"node": node, "t_min": i * step, "segment": (segments or [0] * len(values))[i],
+             "warm": bool(warm and i in warm), series: v} for i, v in enumerate(values)]
+
+
+def slope_of(fitted, series="rss_mb"):
+    return next(s for s in fitted if s.series == series)
+
+
+def test_a_steady_leak_is_measured_in_units_per_hour_and_fails():
+    fitted = trend.slopes(rows([100 + 0.5 * i for i in range(61)]), 60)  # 0.5 MB/min
+    s = slope_of(fitted)
+    assert s.per_hour == 30.0 and s.unit == "MB" and s.verdict == "FAIL"
+    assert trend.failures(fitted) == ["n1 rss_mb grows +30.00 MB/h (threshold 20 MB/h)"]
+
+
+def test_a_restart_resets_the_level_without_hiding_or_faking_growth():
+    # flat at 120 MB, restart at minute 40 drops it to 60 MB, flat again: no growth
+    values = [120.0] * 40 + [60.0] * 21
+    segments = [0] * 40 + [1] * 21
+    assert slope_of(trend.slopes(rows(values, segments=segments), 60)).per_hour == 0.0
+    # the same leak before and after the restart is still seen
+    values = [100 + 0.5 * i for i in range(40)] + [50 + 0.5 * i for i in range(21)]
+    assert slope_of(trend.slopes(rows(values, segments=segments), 60)).per_hour == 30.0
+
+
+def test_the_warm_up_after_a_restart_is_left_out():
+    values = [120.0] * 40 + [40.0, 80.0] + [120.0] * 19
+    segments = [0] * 40 + [1] * 21
+    fitted = trend.slopes(rows(values, segments=segments, warm={40, 41}), 60)
+    assert slope_of(fitted).per_hour == 0.0
+
+
+def test_one_spike_does_not_tilt_the_slope():
+    values = [100.0] * 61
+    values[55] = 400.0
+    assert slope_of(trend.slopes(rows(values), 60)).per_hour == 0.0
+
+
+def test_compaction_saw_tooth_reads_as_flat():
+    rng = random.Random(1)
+    phase = rng.random() * 5
+    values = [0.5 + 1.6 * ((t + phase) % 5) for t in range(61)]  # 1.6 MB/min, compacted every 5 min
+    s = slope_of(trend.slopes(rows(values, series="journal_mb"), 60), "journal_mb")
+    assert abs(s.per_hour) < s.threshold / 2
+
+
+def test_only_the_fit_window_counts():
+    values = [50 + 5 * i for i in range(30)] + [200.0] * 31  # warm-up growth in the first half only
+    assert slope_of(trend.slopes(rows(values), 60)).per_hour == 0.0
+    assert trend.fit_window(60) == 30 and trend.fit_window(3) == 1.5
+
+
+def test_a_short_run_reports_without_gating_and_too_few_points_are_insufficient():
+    fitted = trend.slopes(rows([100 + i for i in range(19)], step=1 / 6), 3)
+    s = slope_of(fitted)
+    assert s.per_hour > s.threshold and not s.gating and s.verdict == "grows (not gated)"
+    assert trend.failures(fitted) == []
+    assert theil_sen([Sample(0, 1, 0), Sample(1, 2, 1), Sample(2, 3, 2)]) == (None, 0)
+
+
+def test_restart_schedule_and_error_windows():
+    assert restart_times(60, 10) == [10, 20, 30, 40, 50]
+    assert restart_times(3, 10) == [1.0]
+    restarts = [{"t_min": 1.0, "t_end_min": 1.1}]
+    events = [(60.2, "heartbeat", "u", 0), (61.0, "register", "u", 503), (61.0, "heartbeat", "u", 500),
+              (200.0, "heartbeat", "u", 503), (62.0, "deregister", "u", 404)]
+    out = classify(events, restarts)
+    assert out["expected"] == {("heartbeat", 0): 1, ("register", 503): 1, ("deregister", 404): 1}
+    assert out["unexpected"] == {("heartbeat", 500): 1, ("heartbeat", 503): 1}
+
+
+def test_an_unplanned_election_explains_its_503s_only():
+    elections = [{"t_s": 100.0, "leader": "u", "term": 3}]
+    events = [(97.0, "heartbeat", "u", 503), (102.5, "heartbeat", "u", 0), (110.0, "heartbeat", "u", 503),
+              (99.0, "heartbeat", "u", 500)]
+    out = classify(events, [], elections)
+    assert out["expected"] == {("heartbeat", 503): 1, ("heartbeat", 0): 1}
+    assert out["unexpected"] == {("heartbeat", 503): 1, ("heartbeat", 500): 1}
