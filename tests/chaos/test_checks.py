@@ -1,6 +1,7 @@
 """The non-linearizability checkers on small hand-made runs they must pass or fail."""
 
 from tests.chaos.checks import deposed_leader, lost_writes
+from tests.chaos.checks_lifecycle import lifecycle
 from tests.chaos.checks_watch import expiry, replay, watch
 from tests.chaos.history import Op, RunData
 
@@ -118,3 +119,17 @@ def test_convergence_compares_applied_histories_and_divergence_reads_the_alarms(
     alarmed = {**same, "n1": {**same["n1"], "alarms": [{"kind": "divergence", "peer": "n2"}]}}
     still = RunData(final={"convergence": conv, "hashes": {"nodes": alarmed, "alarm_lines": []}})
     assert not divergence(still).ok
+
+
+def test_a_checked_instance_may_not_flap_on_a_node_but_a_lagging_node_may_show_it_starting():
+    def sample(t, node, status):
+        return {"t": t, "node": node, "statuses": {}, "checked": {"c1": status}}
+    meta = {"checked": ["c1"]}
+    # n3 was down while c1 came up: its local view lags until it catches up (CI seed 5).
+    lagging = RunData(meta=meta, samples=[sample(1, "n1", "starting"), sample(2, "n1", "up"),
+                                          sample(3, "n3", "starting"), sample(4, "n3", "up")])
+    assert lifecycle(lagging).ok, lifecycle(lagging).violations
+    flap = RunData(meta=meta, samples=[sample(1, "n1", "up"), sample(2, "n2", "up"), sample(3, "n1", "unhealthy")])
+    assert any("n1 reported checked c1 unhealthy" in v for v in lifecycle(flap).violations)
+    never = RunData(meta=meta, samples=[sample(1, "n1", "starting")])
+    assert any("never reported up" in v for v in lifecycle(never).violations)
