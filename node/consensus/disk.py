@@ -56,6 +56,8 @@ class DiskHealth:
         self._slow_run = 0
 
     def failed(self, file: str, exc: BaseException) -> None:
+        # The caller re-raises it into pysyncobj, whose tick loop then logs no traceback (PATCHES.md).
+        exc.manifest_disk_reported = True
         with self._lock:
             self.errors[file] += 1
             if file in self._problems:

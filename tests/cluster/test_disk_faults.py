@@ -87,3 +87,6 @@ def test_a_follower_whose_fsyncs_fail_acknowledges_nothing_and_catches_up(tmp_pa
         faults[follower.id].clear()
         wait_until(lambda: follower.health().status == 200, 30, what="the follower to recover")
         all_acked_everywhere(cluster, acked)
+        # One line per change of state: each refused append used to log a traceback (chaos disk fault).
+        log = follower.log_text()
+        assert log.count("cannot write the journal") == 1 and "Traceback" not in log, log[-3000:]

@@ -608,9 +608,13 @@ class SyncObj(object):
                     break
                 try:
                     self._onTick(self.__conf.autoTickPeriod)
-                except Exception:
+                except Exception as exc:
                     # log, wait a little and retry
-                    logger.exception('failed _onTick in _autoTickThread')
+                    # Manifest: a write a failing disk refused (a follower's append, say) was
+                    # logged once per state change by disk.py; a traceback per tick would
+                    # bury that line under thousands.
+                    if not getattr(exc, 'manifest_disk_reported', False):
+                        logger.exception('failed _onTick in _autoTickThread')
                     time.sleep(self.__conf.autoTickPeriod)
         except ReferenceError:
             pass
