@@ -100,7 +100,7 @@ class _Transport(TCPTransport):
 class RaftNode(SyncObj):
     def __init__(self, cfg: NodeConfig, fsm: RegistryState, lock: threading.Lock, on_applied, on_restore,
                  hashes: AppliedHash | None = None, alarms: Alarms | None = None,
-                 disk: DiskHealth | None = None, on_role=None):
+                 disk: DiskHealth | None = None, on_role=None, clock_anchored=None):
         os.makedirs(cfg.data_dir, exist_ok=True)
         self._data_dir = cfg.data_dir
         self._raft_address = cfg.raft
@@ -133,6 +133,14 @@ class RaftNode(SyncObj):
         self.alarms = alarms if alarms is not None else Alarms()
         self.disk = disk if disk is not None else DiskHealth()
         self._on_role = on_role  # (old, new) role names, on the tick thread
+        # A node that rejoins a running cluster stamps registry time from a stamp it applied
+        # in the current term (clock.py); elected before it saw one, it would stamp its own
+        # wall clock, hours off on a skewed host. So it waits to campaign until it has one,
+        # for at most a few ticks' worth (a majority of such nodes still elects someone).
+        # A node that never heard of a leader (a whole cluster starting) is not held back.
+        self._clock_anchored = clock_anchored or (lambda: True)
+        self._heard_leader_at: float | None = None
+        self._anchor_wait = max(3 * cfg.tick_interval, 2 * cfg.election_timeout_max)
         self._ticked = threading.Event()
         self._role = "follower"
         self._last_ping = 0.0
@@ -173,7 +181,7 @@ class RaftNode(SyncObj):
             # A node that cannot write its log must not lead: it could not
             # even append the no-op a new term starts with.
             # Nor may one that waits to be added (--join) or was removed.
-            electionGuard=lambda: self.disk.ok and self.join.may_campaign(),
+            electionGuard=lambda: self.disk.ok and self.join.may_campaign() and self._may_stamp(),
             # A node waiting to be added has an empty log: its vote must not count.
             voteGuard=lambda: not self.join.waiting,
         )
@@ -190,6 +198,10 @@ class RaftNode(SyncObj):
         self._completed = 0
         self._wake = PipeNotifier(self._poller)
         self.addOnTickCallback(self._on_tick)
+
+    def _may_stamp(self) -> bool:
+        heard = self._heard_leader_at
+        return heard is None or self._clock_anchored() or time.monotonic() - heard > self._anchor_wait
 
     def _open_journal(self, path: str, fsync: bool) -> DurableJournal:
         self.journal = DurableJournal(path, fsync=fsync, on_cut=self._journal_cut, disk=self.disk)
@@ -305,6 +317,8 @@ class RaftNode(SyncObj):
                 self._last_probe = now
                 self.disk.probe(self._data_dir)
         leader = self._getLeader()
+        if leader is not None and self._heard_leader_at is None and not self._isLeader():
+            self._heard_leader_at = now
         transport = self._manifest_transport
         if self._replica:
             role = "replica"

@@ -8,9 +8,10 @@ Only the leader reads a clock, and only here. Each envelope gets two stamps
 - ``ts_ms``, registry wall time, only shown in records. A new leader does not
   trust its own wall clock: it extrapolates the newest stamp it applied while
   that stamp's term was current, with its monotonic clock, so a node whose
-  clock is hours off still stamps the cluster's time. Without such a stamp
-  (a fresh process: the first leader after a full restart) its wall clock
-  starts registry time. Then, like NTP, registry time slews towards the
+  clock is hours off still stamps the cluster's time. A restarted node that
+  heard of a leader does not campaign until it saw such a stamp (for a few
+  ticks at most: adapter.py). Without one (a fresh process: the first leader
+  after a full restart) its wall clock starts registry time. Then, like NTP, registry time slews towards the
   leader's wall clock by at most ``SLEW`` of the elapsed term, so small
   drifts heal and a wrong clock moves records by seconds per hour, not hours.
 """
@@ -39,6 +40,10 @@ class LeaderClock:
     def observe(self, ts_ms: int) -> None:
         """A stamp of the current term was just applied (any thread: one tuple store)."""
         self._anchor = (ts_ms, self._mono())
+
+    def anchored(self) -> bool:
+        """Whether a stamp of a live term was seen: a term of ours would then continue registry time."""
+        return self._anchor is not None
 
     def stamp(self, term: int) -> tuple[int, int]:
         """``(ts_ms, held_ms)`` for an envelope proposed in ``term``."""

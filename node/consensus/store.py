@@ -86,7 +86,7 @@ class Store:
             # SyncObj's constructor binds and replays the journal; keep it off the loop.
             raft = await loop.run_in_executor(None, lambda: RaftNode(
                 self.cfg, self.fsm, self.lock, events.on_applied, events.on_restore, self.hashes, self.alarms,
-                self.disk, on_role=events.on_role))
+                self.disk, on_role=events.on_role, clock_anchored=self._clock.anchored))
         except BaseException:
             await self._leader_client.close()
             raise

@@ -58,3 +58,27 @@ def test_a_new_term_restarts_held_time():
     c.advance(5.0)
     assert clock.stamp(term=1)[1] == 5000
     assert clock.stamp(term=3)[1] == 0
+
+
+def test_a_restarted_node_that_heard_a_leader_campaigns_only_once_it_can_stamp_registry_time():
+    """CI flake of test_bug_clock_skewed_leader: elected before it applied a live stamp, a restarted
+    node with a skewed clock stamped its own wall clock. The election guard holds it back."""
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from manifest_node.consensus import adapter
+
+    clock = LeaderClock(lambda: 1000.0 + HOUR, lambda: 100.0)
+    node = SimpleNamespace(_heard_leader_at=None, _clock_anchored=clock.anchored, _anchor_wait=3.0)
+    may = adapter.RaftNode._may_stamp
+    with mock.patch.object(adapter.time, "monotonic", return_value=50.0):
+        assert may(node)  # never heard of a leader: a whole cluster starting elects at once
+        node._heard_leader_at = 49.0
+        assert not may(node)  # a leader exists and no live stamp was applied yet
+        clock.observe(1_000_000)
+        assert may(node)
+    node._clock_anchored = lambda: False
+    with mock.patch.object(adapter.time, "monotonic", return_value=51.5):
+        assert not may(node)
+    with mock.patch.object(adapter.time, "monotonic", return_value=52.5):
+        assert may(node)  # held back at most _anchor_wait: liveness before a perfect clock
