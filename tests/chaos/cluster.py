@@ -21,6 +21,9 @@ import subprocess
 import sys
 import time
 
+import pathlib
+
+from tests.support import faultfs
 from tests.support.certs import CA
 from tests.support.cluster import free_port
 from tests.support.http import call
@@ -48,6 +51,12 @@ class ChaosNode:
         self.proc: subprocess.Popen | None = None
         self.paused = False
         self.scheme = "http"
+        # tests/support/faultfs.c reads this file: empty, or eio / erofs / slow:MS for the data directory.
+        self.disk_control = pathlib.Path(workdir) / f"{self.id}.disk"
+
+    def disk_fault(self, mode: str) -> None:
+        """Start (``eio``, ``erofs``, ``slow:200``) or end (``""``) a fault of this node's data directory."""
+        self.disk_control.write_text(mode)
 
     @property
     def url(self) -> str:
@@ -163,7 +172,9 @@ class ChaosCluster:
                     self.links[name] = (src.index, dst.index)
                     redirects[src.index][f"{dst.host}:{port}"] = f"{listen_host}:{lport}"
         self._credentials()
+        shim = faultfs.build(pathlib.Path(self.workdir))
         for node in self.nodes:
+            node.env.update(faultfs.Faults(shim, node.data_dir, node.disk_control).environ)
             node.peers = [n.raft for n in self.nodes if n is not node]
             node.flags = list(self.flags) + self._security_flags(node)
             node.env["MANIFEST_CLUSTER_SECRET"] = self.secret  # the environment, as in production: not argv

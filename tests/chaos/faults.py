@@ -95,6 +95,27 @@ class Pause(Fault):
             self.node.resume()
 
 
+class Disk(Fault):
+    """One node's data directory fails every write and fsync (``eio``, or ``erofs`` as a file system
+    remounted read-only) or fsyncs 200 ms slower, through the LD_PRELOAD shim every node runs with
+    (tests/support/faultfs.c). The node must acknowledge nothing it did not persist, step down if it
+    leads and recover by itself when the fault ends; the others keep serving."""
+
+    kind = "disk"
+
+    def start(self, env):
+        self.node = self._target(env, self.params.get("who", "any"))
+        if self.node is None:
+            return
+        mode = self.params.get("mode") or env.rng.choice(["eio", "erofs", "slow:200"])
+        self.detail = {"node": self.node.id, "mode": mode}
+        self.node.disk_fault(mode)
+
+    def stop(self, env):
+        if self.node is not None:
+            self.node.disk_fault("")
+
+
 class Partition(Fault):
     """``isolate-leader``, ``split`` (one node alone, 1|2) or ``bridge`` (two ends, middle sees both)."""
 

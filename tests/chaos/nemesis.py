@@ -12,10 +12,10 @@ import random
 import time
 from dataclasses import dataclass
 
-from .faults import ClockSkew, Delay, Kill, Loss, Partition, Pause
+from .faults import ClockSkew, Delay, Disk, Kill, Loss, Partition, Pause
 
 KINDS = ("kill", "kill-leader", "pause", "pause-leader", "isolate-leader", "split", "bridge",
-         "loss", "delay", "clock")
+         "loss", "delay", "clock", "disk")
 
 
 def make(kind: str, rng: random.Random):
@@ -31,6 +31,8 @@ def make(kind: str, rng: random.Random):
         return Delay(who=rng.choice(["any", "all"]), ms=rng.choice([50, 100, 200, 300]))
     if kind == "clock":
         return ClockSkew(who=rng.choice(["any", "leader"]))
+    if kind == "disk":
+        return Disk(who=rng.choice(["any", "leader"]))
     raise ValueError(f"unknown fault kind {kind!r}")
 
 
@@ -42,7 +44,7 @@ class Step:
 
 
 def short_schedule() -> list[Step]:
-    """Every kind at least once, a combination at the end: about 45 s."""
+    """Every kind at least once, a combination at the end: about 50 s."""
     return [
         Step(("kill",), 2.0, 1.5),
         Step(("isolate-leader",), 3.5, 2.0),
@@ -54,6 +56,7 @@ def short_schedule() -> list[Step]:
         Step(("bridge",), 3.5, 2.0),
         Step(("clock",), 0.5, 1.5),
         Step(("pause",), 1.5, 1.5),
+        Step(("disk",), 3.0, 2.0),
         Step(("delay", "kill"), 2.5, 2.0),
     ]
 
@@ -61,7 +64,7 @@ def short_schedule() -> list[Step]:
 def random_schedule(rng: random.Random, total_s: float, interval: float = 5.0) -> list[Step]:
     steps, t = [], 0.0
     weights = {"kill": 2, "kill-leader": 2, "pause": 2, "pause-leader": 2, "isolate-leader": 3,
-               "split": 2, "bridge": 2, "loss": 2, "delay": 2, "clock": 1}
+               "split": 2, "bridge": 2, "loss": 2, "delay": 2, "clock": 1, "disk": 2}
     kinds, w = list(weights), list(weights.values())
     while t < total_s:
         roll = rng.random()

@@ -39,4 +39,4 @@ def test_short_chaos_run_has_no_violations_and_the_checkers_can_fail(tmp_path):
     assert not selftest(data), f"seed {SEED}: the checkers missed injected violations: {selftest(data)}"
     kinds = {f["kind"] for f in data.faults}
     assert {"kill", "kill-leader", "pause", "isolate-leader", "split", "bridge", "loss", "delay",
-            "clock"} <= kinds, kinds
+            "clock", "disk"} <= kinds, kinds
