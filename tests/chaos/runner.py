@@ -69,7 +69,9 @@ class RunConfig:
     node_flags: list = field(default_factory=lambda: [
         # Frequent compaction (each node has a window every 20 s): snapshot installs and watch resets happen.
         "--watch-keepalive", "1", "--compaction-entries", "1000", "--compaction-interval", "20",
-        "--down-grace", "30", "--divergence-check-interval", "1"])
+        "--down-grace", "30", "--divergence-check-interval", "1",
+        # Durable, as etcd always is; it also gives the disk fault's slow fsyncs something to slow.
+        "--fsync"])
 
 
 def run_checks(data: RunData) -> list:
