@@ -152,6 +152,7 @@ class RaftNode(SyncObj):
         self.snapshots, self.journal = hooks, None  # read by monitoring.py at scrape time
         self.dump_path = dump
         conf = SyncObjConf(
+            bindAddress=cfg.raft_bind,
             password=cfg.cluster_secret,
             autoTickPeriod=0.02,
             appendEntriesUseBatch=False,  # latency: send each entry at once; we batch commands ourselves

@@ -70,3 +70,18 @@ def test_a_pickle_sent_to_a_node_with_a_secret_runs_nothing(tmp_path):
                 answer = b""
         assert answer == b"" and not os.path.exists(marker)
         wait_until(lambda: node.health().status == 200, 5, what="the node still serving")
+
+
+def test_a_raft_port_on_a_loopback_address_listens_on_that_address_only(tmp_path):
+    """pysyncobj listened on 0.0.0.0 whatever --raft said: a node told to keep Raft on 127.0.0.1
+    (where a secret is optional) was reachable from every network of the host. 127.0.0.2 is
+    another address of the same host, so a connection there shows it without leaving loopback."""
+    with Cluster(tmp_path, size=1) as cluster:
+        node = cluster.nodes[0]
+        socket.create_connection(("127.0.0.1", node.raft_port), timeout=5).close()
+        try:
+            socket.create_connection(("127.0.0.2", node.raft_port), timeout=5).close()
+        except ConnectionRefusedError:
+            pass
+        else:
+            raise AssertionError("the Raft port answered on 127.0.0.2, an address --raft did not name")
