@@ -132,9 +132,15 @@ def deposed_leader(data: RunData, limit: float = 1.0, slack: float = 0.5,
             if op.outcome == "ok" and op.end <= t_heal:  # answered while still cut off
                 res.violations.append(f"{node} cut off at {t_cut:.2f}s still answered #{op.id} {op.kind} "
                                       f"{op.value!r} ok at {op.end:.2f}s")
-            elif op.outcome != "ok" and op.end - op.start > refuse_limit and not frozen:
-                res.violations.append(f"{node} cut off at {t_cut:.2f}s took {op.end - op.start:.2f}s to refuse "
-                                      f"#{op.id} {op.kind} (limit {refuse_limit}s)")
+            elif op.outcome != "ok" and not frozen:
+                # Only the time spent while cut off counts: once healed, the node is an ordinary
+                # member again, and a request still waiting then is answered like any other
+                # (seed 4242: a read sent while the node was a candidate, 1.0 s before the heal,
+                # ended not_ready 1 s after it while the node caught up).
+                waited = min(op.end, t_heal) - op.start
+                if waited > refuse_limit:
+                    res.violations.append(f"{node} cut off at {t_cut:.2f}s took {waited:.2f}s to refuse "
+                                          f"#{op.id} {op.kind} (limit {refuse_limit}s)")
         stepped = next((t for t, role, _ in p["health"] if t >= t_cut and role != "leader"), None)
         if frozen:
             continue

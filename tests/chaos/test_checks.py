@@ -78,6 +78,10 @@ def test_deposed_leader_must_refuse_and_step_down():
     assert deposed_leader(RunData(ops=[refused], probes=[probe])).ok
     slow_refusal = op(3, "get", "chaos/probe", 10.5, 12.1, "fail", proc="prober", status=503)
     assert not deposed_leader(RunData(ops=[slow_refusal], probes=[probe])).ok
+    slow_before_heal = op(4, "get", "chaos/probe", 12.0, 14.5, "fail", proc="prober", status=503)
+    assert not deposed_leader(RunData(ops=[slow_before_heal], probes=[probe])).ok  # 2.0 s while cut off
+    pending_at_heal = op(5, "get", "chaos/probe", 13.2, 15.3, "fail", proc="prober", status=503)
+    assert deposed_leader(RunData(ops=[pending_at_heal], probes=[probe])).ok  # 0.8 s while cut off
     served = op(2, "get", "chaos/probe", 10.5, 11.0, "ok", proc="prober")
     assert not deposed_leader(RunData(ops=[served], probes=[probe])).ok
     slow = {**probe, "health": [[10.0, "leader", 200], [11.7, "follower", 503]]}
