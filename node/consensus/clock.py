@@ -11,9 +11,10 @@ Only the leader reads a clock, and only here. Each envelope gets two stamps
   clock is hours off still stamps the cluster's time. A restarted node that
   heard of a leader does not campaign until it saw such a stamp (for a few
   ticks at most: adapter.py). Without one (a fresh process: the first leader
-  after a full restart) its wall clock starts registry time. Then, like NTP, registry time slews towards the
-  leader's wall clock by at most ``SLEW`` of the elapsed term, so small
-  drifts heal and a wrong clock moves records by seconds per hour, not hours.
+  after a full restart) its wall clock starts registry time. Then, like NTP,
+  registry time slews towards the leader's wall clock by at most ``SLEW`` of
+  the elapsed term, so small drifts heal and a wrong clock moves records by
+  seconds per hour, not hours.
 """
 
 from __future__ import annotations
