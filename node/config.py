@@ -234,25 +234,6 @@ class NodeConfig:
         """Checks may target loopback only where the node's own API listens on it (dev, tests)."""
         return is_loopback(split_hostport(self.api, "api")[0])
 
-    @property
-    def raft_bind(self) -> str | None:
-        """Where the Raft port listens: the --raft address itself when it is an IP (or localhost).
-
-        pysyncobj listens on 0.0.0.0 by default, so ``--raft 127.0.0.1:PORT``, which
-        is allowed without a secret because it is local, was reachable from every
-        network the host is on. A host name (a container's or a pod's DNS name)
-        still listens on every interface: it may not resolve before the node is up."""
-        if self.replica:
-            return None
-        host, port = split_hostport(self.raft, "raft")
-        if host == "localhost":
-            return f"127.0.0.1:{port}"
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            return None
-        return f"{host}:{port}"
-
     def load_coalescing(self) -> list[int]:
         return [round(self.load_step * 1000), round(self.load_event_interval * 1000)]
 

@@ -13,6 +13,7 @@ thread.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import threading
@@ -23,7 +24,7 @@ from .pysyncobj import SyncObj, SyncObjConf, replicated
 from .pysyncobj.pipe_notifier import PipeNotifier
 from .pysyncobj.transport import TCPTransport
 
-from ..config import NodeConfig
+from ..config import NodeConfig, split_hostport
 from ..fsm.registry import RegistryState
 from ..errors import StartupError
 from .disk import DiskHealth
@@ -97,6 +98,25 @@ class _Transport(TCPTransport):
         super()._onMessageReceived(node, message)
 
 
+def _bind_address(cfg: NodeConfig) -> str | None:
+    """Where the Raft port listens: the --raft address itself when it is an IP (or localhost).
+
+    pysyncobj listens on 0.0.0.0 unless told, so ``--raft 127.0.0.1:PORT``, which
+    is allowed without a secret because it is local, was reachable from every
+    network the host is on. A host name (a container's or a pod's DNS name)
+    still listens on every interface: it may not resolve before the node is up."""
+    if cfg.replica:
+        return None
+    host, port = split_hostport(cfg.raft, "raft")
+    if host == "localhost":
+        return f"127.0.0.1:{port}"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return f"{host}:{port}"
+
+
 class RaftNode(SyncObj):
     def __init__(self, cfg: NodeConfig, fsm: RegistryState, lock: threading.Lock, on_applied, on_restore,
                  hashes: AppliedHash | None = None, alarms: Alarms | None = None,
@@ -152,7 +172,7 @@ class RaftNode(SyncObj):
         self.snapshots, self.journal = hooks, None  # read by monitoring.py at scrape time
         self.dump_path = dump
         conf = SyncObjConf(
-            bindAddress=cfg.raft_bind,
+            bindAddress=_bind_address(cfg),
             password=cfg.cluster_secret,
             autoTickPeriod=0.02,
             appendEntriesUseBatch=False,  # latency: send each entry at once; we batch commands ourselves
