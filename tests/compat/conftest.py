@@ -1,23 +1,3 @@
-import pytest
+"""Real 3-node clusters for these tests: tests/support/cluster_fixture.py."""
 
-from tests.support.cluster import Cluster
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    """A real 3-node cluster (the cluster tests' fixture, for the compatibility tests)."""
-    c = Cluster(tmp_path)
-    try:
-        c.start()
-        yield c
-    finally:
-        c.stop()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    c = item.funcargs.get("cluster") if hasattr(item, "funcargs") else None
-    if report.failed and c is not None:
-        report.sections.append(("node logs", c.logs()))
+from tests.support.cluster_fixture import cluster, pytest_runtest_makereport  # noqa: F401 (fixture and hook)
