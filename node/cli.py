@@ -22,9 +22,10 @@ import time
 import click
 
 from . import config as config_mod
+from . import config_load
 from . import logs
 
-# Flags hold the text as typed: config.load parses flags, env and TOML alike,
+# Flags hold the text as typed: config_load.load parses flags, env and TOML alike,
 # so '--max-body ６４' is refused naming max_body, as MANIFEST_MAX_BODY=６４ is.
 _METAVARS = {"int": "INTEGER", "float": "SECONDS"}
 
@@ -37,7 +38,7 @@ def _option(f: dataclasses.Field):
     """The click option for one NodeConfig field."""
     meta = f.metadata
     flag = flag_name(f.name)
-    common = {"help": f"{meta['help']} [{config_mod.env_name(f.name)}]", "hidden": meta["hidden"]}
+    common = {"help": f"{meta['help']} [{config_load.env_name(f.name)}]", "hidden": meta["hidden"]}
     if f.type in ("bool", "bool | None"):
         decl = f"{flag}/--no-{flag[2:]}" if meta["negatable"] else flag
         return click.option(decl, f.name, is_flag=True, default=None, **common)
@@ -81,12 +82,12 @@ def _merge(flags: dict, defaults: dict | None = None) -> dict:
     flags = dict(flags)
     config_file = flags.pop("config_file", None)
     with _bad_settings_are_usage_errors():
-        return config_mod.merge(flags, config_file=config_file, defaults=defaults)
+        return config_load.merge(flags, config_file=config_file, defaults=defaults)
 
 
 def _build(values: dict) -> config_mod.NodeConfig:
     with _bad_settings_are_usage_errors():
-        return config_mod.build(values)
+        return config_load.build(values)
 
 
 def _serve(cfg: config_mod.NodeConfig, warnings: list[str]) -> None:

@@ -7,7 +7,8 @@ from click.testing import CliRunner
 
 from manifest_node.entry import cli as manifest
 from manifest_node import server
-from manifest_node.config import ConfigError, NodeConfig, load
+from manifest_node.config import ConfigError, NodeConfig
+from manifest_node.config_load import load
 
 SECRET = "a-secret-of-24-bytes-yes"
 

@@ -6,7 +6,8 @@ read in the cluster, so a line break there would break them all.
 
 import pytest
 
-from manifest_node.config import ConfigError, load
+from manifest_node.config import ConfigError
+from manifest_node.config_load import load
 
 # Loopback nodes run insecure only on purpose since issue 10; these tests are about addresses and numbers.
 ENV = {"MANIFEST_INSECURE": "1"}

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from manifest_node.entry import cli as manifest
-from manifest_node.config import ConfigError, load
+from manifest_node.config import ConfigError
+from manifest_node.config_load import load
 
 # Loopback nodes run insecure only on purpose since issue 10; these tests are about addresses and numbers.
 ENV = {"MANIFEST_INSECURE": "1"}

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from manifest_node import cli as node_cli
 from manifest_node.entry import cli as manifest
-from manifest_node.config import ConfigError, NodeConfig, load
+from manifest_node.config import ConfigError, NodeConfig
+from manifest_node.config_load import load
 from tests.support.cluster import free_port, wait_until
 from tests.support.http import call
 

@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from manifest_node import cli as node_cli
-from manifest_node import config, server
+from manifest_node import config, config_load, server
 from manifest_node.entry import cli as manifest
-from manifest_node.config import ConfigError, NodeConfig, load
+from manifest_node.config import ConfigError, NodeConfig
+from manifest_node.config_load import load
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELDS = dataclasses.fields(NodeConfig)
@@ -128,7 +129,7 @@ def test_every_setting_is_reachable_by_flag_env_and_toml(f, tmp_path, served):
     extra = [arg for name, v in base(f).items() for arg in node_cli.flag_args(name, v)]
     result = CliRunner().invoke(manifest, ["node", *extra, *node_cli.flag_args(f.name, value)], env={})
     assert result.exit_code == 0, result.output
-    from_env = load({}, env={config.env_name(f.name): as_env(value)}, defaults=base(f))
+    from_env = load({}, env={config_load.env_name(f.name): as_env(value)}, defaults=base(f))
     toml = tmp_path / "node.toml"
     toml.write_text(f"{f.name} = {as_toml(value)}\n")
     from_toml = load({}, env={}, config_file=str(toml), defaults=base(f))
@@ -146,7 +147,7 @@ def test_help_lists_every_setting_but_the_hidden_ones():
         flag = node_cli.flag_name(f.name)
         listed = re.search(rf"^  {flag}\b", help_text, re.M) is not None
         assert listed is not f.metadata["hidden"], flag
-        assert f.metadata["hidden"] or config.env_name(f.name) in help_text
+        assert f.metadata["hidden"] or config_load.env_name(f.name) in help_text
     assert [f.name for f in FIELDS if f.metadata["hidden"]] == ["clock_offset"]
 
 

@@ -19,6 +19,7 @@ import helm_python
 import yaml
 
 from manifest_node import config as config_mod
+from manifest_node import config_load
 from manifest_node.cli import node_cmd
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -35,7 +36,7 @@ def node_flags() -> set[str]:
 
 def node_env() -> set[str]:
     """Every MANIFEST_* variable ``manifest node`` reads."""
-    return {config_mod.env_name(f.name) for f in dataclasses.fields(config_mod.NodeConfig)} | NODE_EXTRA_ENV
+    return {config_load.env_name(f.name) for f in dataclasses.fields(config_mod.NodeConfig)} | NODE_EXTRA_ENV
 
 
 def lint(values: dict | None = None) -> dict:
@@ -94,7 +95,7 @@ def node_config(argv: list[str], env: dict[str, str]) -> config_mod.NodeConfig:
     assert argv[0] == "node", argv
     flags = dict(node_cmd.make_context("node", list(argv[1:])).params)
     config_file = flags.pop("config_file", None)
-    return config_mod.build(config_mod.merge(flags, env=env, config_file=config_file))
+    return config_load.build(config_load.merge(flags, env=env, config_file=config_file))
 
 
 def alerts_groups() -> list[dict]:
