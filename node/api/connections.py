@@ -15,8 +15,9 @@ connection:
   closed), while an idle connection waits ``idle_timeout`` (aiohttp's
   keep-alive timer, set in app.py).
 
-Each refusal or timeout is counted (metrics.py). The guard wraps aiohttp's
-protocol objects; ``GuardedSite`` is a TCPSite whose listener makes them.
+Each refusal or timeout is counted (metrics.py). The guard admits sockets
+as the listener accepts them (listener.py) and wraps aiohttp's protocol
+objects; ``GuardedSite`` is a TCPSite whose listener is ours.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import resource
 import time
 
 from aiohttp import web
+
+from .listener import Acceptor, listen
 
 log = logging.getLogger("manifest.http")
 
@@ -58,6 +61,7 @@ class ConnectionGuard:
         self.header_timeout = cfg.header_timeout
         self.metrics = metrics
         self.open = 0
+        self.pending = 0  # admitted by the listener (listener.py), protocol not made yet
         self._count_fds, self._limit_fds, self._clock = count_fds, limit_fds, clock
         self._base_fds: int | None = None  # descriptors besides client connections, at the last count
         self._limit: int | None = None
@@ -79,11 +83,11 @@ class ConnectionGuard:
         if self._limit is None or self._base_fds is None:
             return False
         # The connection being admitted holds one descriptor already.
-        return self._base_fds + self.open + 1 > self._limit - self.fd_headroom
+        return self._base_fds + self.open + self.pending + 1 > self._limit - self.fd_headroom
 
     def admit(self) -> str | None:
         """None to take a new connection, else the name of the limit that refuses it."""
-        if self.open >= self.max_connections:
+        if self.open + self.pending >= self.max_connections:
             return "max_connections"
         if self.fd_headroom and self._fds_short():
             return "fd_headroom"
@@ -111,11 +115,7 @@ class _GuardedConnection(asyncio.Protocol):
         self._inner = self._transport = self._head_timer = None
 
     def connection_made(self, transport) -> None:
-        refused = self._guard.admit()
-        if refused is not None:
-            self._guard.metrics.refused(refused)
-            transport.abort()  # at once: no descriptor or memory spent on it past this point
-            return
+        # The listener admitted it already (listener.py).
         self._guard.open += 1
         self._guard.metrics.connections.inc()
         self._transport = transport
@@ -171,12 +171,6 @@ class GuardedSite(web.BaseSite):
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int, guard: ConnectionGuard, backlog: int = 128,
                  ssl_context=None):
-        if guard.fd_headroom:
-            # asyncio's loop accepts up to ``backlog`` connections in one go and makes
-            # their protocols (so the guard sees them) only afterwards: a burst larger
-            # than the headroom would take the descriptors the headroom keeps for the
-            # node's own files (EMFILE on accept, then on the journal or a snapshot).
-            backlog = min(backlog, max(1, guard.fd_headroom // 2))
         super().__init__(runner, backlog=backlog)
         self._host, self._port, self._guard, self._tls = host, port, guard, ssl_context
 
@@ -187,12 +181,10 @@ class GuardedSite(web.BaseSite):
 
     async def start(self) -> None:
         await super().start()
-        loop = asyncio.get_running_loop()
+        sock = listen(self._host, self._port, self._backlog)
         # A handshake is held to the same deadline as a request head (slowloris over TLS).
-        tls = {"ssl": self._tls, "ssl_handshake_timeout": self._guard.header_timeout} if self._tls else {}
-        self._server = await loop.create_server(
-            self._guard.factory(self._runner.server), self._host, self._port,
-            backlog=self._backlog, reuse_address=True, **tls)
+        self._server = Acceptor(sock, self._guard, self._guard.factory(self._runner.server), self._backlog,
+                                ssl=self._tls, ssl_handshake_timeout=self._guard.header_timeout)
 
     @property
     def port(self) -> int:
