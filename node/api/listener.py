@@ -67,6 +67,8 @@ class Acceptor:
                 conn, _ = self._sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
+            except ConnectionAbortedError:  # the client gave up before we took it
+                continue
             except OSError as exc:
                 if exc.errno not in _OUT_OF_RESOURCES:
                     raise
