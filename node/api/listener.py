@@ -107,6 +107,3 @@ class Acceptor:
         self._closed = True
         self._loop.remove_reader(self._sock.fileno())
         self._sock.close()
-
-    async def wait_closed(self) -> None:
-        return None
