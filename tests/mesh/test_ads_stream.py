@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.mesh.ads_client import CDS, EDS, LDS, RDS, AdsClient, decode, endpoints
+from tests.support.ads import CDS, EDS, LDS, RDS, AdsClient, decode, endpoints
 from tests.mesh.conftest import register
 from tests.support.cluster import wait_until
 
