@@ -18,7 +18,7 @@ from .checks.prober import Prober
 from .config import NodeConfig, split_hostport
 from .consensus.store import Store
 from .dns import DnsServer
-from .mesh import xds_server
+from .mesh.launch import xds_server
 from . import tls as tls_mod
 from .startup import UMASK, StartupError, check_data_dir
 

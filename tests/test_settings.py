@@ -74,6 +74,7 @@ SAMPLES = {
     "tls_client_auth": "optional", "tls_peer_ca": "/etc/manifest/peers.pem", "tls_cert_roles": ("ops=operator",),
     "audit": False, "audit_log": "/var/log/manifest/audit.log", "rate_limit": True,
     "strict_dependencies": True, "check_targets": "any", "dns": "127.0.0.1:8653", "dns_domain": "example",
+    "xds": "127.0.0.1:18000",
 }
 # Settings that need others beside them to be valid.
 _TLS = {"tls_cert": "/etc/manifest/node.pem", "tls_key": "/etc/manifest/node.key"}

@@ -5,20 +5,8 @@
     stream.py      one ADS stream's subscriptions, versions, nonces, ACK/NACK (no I/O)
     ads.py         the gRPC servicer: streams, and pushes from the store's listener
     server.py      gRPC's asyncio server on the node's loop, TLS, metrics
+    launch.py      what node/server.py calls: the server, or why it cannot run
 
 Needs the ``mesh`` extra (grpcio, xds-protos); docs/mesh.md.
 """
 
-from __future__ import annotations
-
-from ..errors import StartupError
-
-
-def xds_server(store, cfg, registry):
-    """The node's XdsServer; a StartupError naming the extra when its packages are missing."""
-    try:
-        from .server import XdsServer
-    except ImportError as exc:
-        raise StartupError(f"xds: the xDS server needs the 'mesh' extra (pip install 'chora-manifest[mesh]'): "
-                           f"{exc}") from None
-    return XdsServer(store, cfg, registry)

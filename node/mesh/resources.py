@@ -47,8 +47,8 @@ _HTTP_PROTOCOLS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 def service_of(resource_name: str) -> str | None:
     """The service a resource name stands for (``S`` or ``S:PORT``), None when it names none."""
-    name, _, port = resource_name.partition(":")
-    if port and not (port.isascii() and port.isdigit()):
+    name, sep, port = resource_name.partition(":")
+    if sep and not (port.isascii() and port.isdigit() and len(port) <= 5):
         return None
     return name if is_name(name) else None
 
