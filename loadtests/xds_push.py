@@ -1,0 +1,101 @@
+"""xDS push latency (issue 18 point 2): from a registration's HTTP ack to the xDS clients.
+
+    python -m loadtests.xds_push [--trials 20]
+
+Starts a one-node Manifest with ``--xds``, a gRPC test server ``base`` and one
+``new`` (tests/support/grpc_backends.py), registers ``base``, and connects two
+clients: a raw ADS stream subscribed to the service's endpoints
+(tests/support/ads.py), and gRPC's own xDS client in a subprocess calling
+``xds:///orchestrator`` every millisecond (tests/support/xds_caller.py). Each
+trial registers ``new`` under a fresh id and takes, on CLOCK_MONOTONIC (shared
+by the processes), the time from the HTTP response to
+
+    (a) the DiscoveryResponse listing it arriving at the raw ADS client,
+    (b) the gRPC client's first call that reached it,
+
+then deregisters it and waits until calls reach ``base`` only. A negative (a)
+means the push arrived before the HTTP answer was read: both leave the node
+when the entry is applied. (b) includes the caller's call interval and gRPC's
+own picker update. Prints p50, p99 and max of each, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from tests.support.ads import EDS, AdsClient, decode, endpoints
+from tests.support.cluster import Cluster, free_port, wait_until
+from tests.support.grpc_backends import Backend
+from tests.support.xds_caller import Caller, bootstrap
+
+SERVICE = "orchestrator"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def show(label: str, values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return (f"{label}: p50 {percentile(ms, 0.5):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms, "
+            f"max {max(ms):.1f} ms over {len(ms)} trials")
+
+
+def register(node, iid: str, port: int) -> float:
+    reply = node.call("POST", "/v1/services", {"name": SERVICE, "id": iid, "address": "127.0.0.1",
+                                               "port": port, "ttl": 600})
+    at = time.monotonic()
+    assert reply.status in (200, 201), reply.body
+    return at
+
+
+def eds_until(ads: AdsClient, predicate, timeout: float = 10.0) -> float:
+    """Arrival time of the first EDS response whose endpoints satisfy ``predicate`` (each ACKed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        at, response = ads.next(timeout=max(0.01, deadline - time.monotonic()))
+        ads.ack(response, [SERVICE])
+        if response.type_url == EDS and SERVICE in decode(response) and predicate(endpoints(decode(response)[SERVICE])):
+            return at
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, Backend("base") as base, Backend("new") as new:
+        xds = f"127.0.0.1:{free_port()}"
+        with Cluster(Path(tmp) / "cluster", size=1, extra=["--xds", xds]) as cluster:
+            node = cluster.nodes[0]
+            register(node, "base", base.port)
+            ads = AdsClient(xds, node_id="push-probe")
+            ads.request(EDS, [SERVICE])
+            eds_until(ads, lambda eps: len(eps) == 1)
+            caller = Caller(SERVICE, bootstrap(str(Path(tmp) / "bootstrap.json"), xds), every=0.001)
+            wait_until(lambda: caller.first_after(0, "base"), 20, what="the gRPC client's first call")
+            pushes, calls = [], []
+            new_at = f"127.0.0.1:{new.port}"
+            try:
+                for trial in range(args.trials):
+                    acked = register(node, f"new-{trial}", new.port)
+                    pushes.append(eds_until(ads, lambda eps: new_at in eps) - acked)
+                    reached = wait_until(lambda: caller.first_after(acked, "new"), 20, what="a call reaching new")
+                    calls.append(reached - acked)
+                    assert node.call("DELETE", f"/v1/services/{SERVICE}/new-{trial}").status == 200
+                    eds_until(ads, lambda eps: new_at not in eps)
+                    gone = time.monotonic()
+                    wait_until(lambda: len(caller.since(gone)) >= 20 and "new" not in caller.since(gone)[-20:],
+                               20, what="calls back on base only")
+            finally:
+                caller.close()
+                ads.close()
+    print(show("(a) registration ack -> DiscoveryResponse at a raw ADS client", pushes))
+    print(show("(b) registration ack -> first gRPC xds:/// call reaching the new instance", calls))
+
+
+if __name__ == "__main__":
+    main()
