@@ -7,7 +7,9 @@ services they touch are collected for ``COALESCE`` seconds (an entry of a
 batch, and the entries applied right after it, become one push) and then every
 stream gets what changed for it. A client too slow to take its responses
 (``MAX_PENDING`` queued) loses its stream; on reconnecting it gets the whole
-current state again, which is what xDS clients expect.
+current state again, which is what xDS clients expect. A node that is not
+ready (GET /v1/health would say 503) takes no new stream; the streams it
+has go on with its applied state, as its local reads do.
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ class _Stream:
 
 
 class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
-    def __init__(self, catalog, metrics):
+    def __init__(self, catalog, metrics, ready=lambda: True):
         self._catalog = catalog
+        self._ready = ready
         self._metrics = metrics
         self._streams: set[_Stream] = set()
         self._dirty: set[str] | None = set()
@@ -101,6 +104,10 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     async def StreamAggregatedResources(self, request_iterator, context):
         if self.closed:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "this node is shutting down")
+        if not self._ready():
+            # A node with no leader, or still catching up, could hand out an old or empty
+            # catalog to a client that has a good one: it asks another server, or keeps its own.
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "this node is not ready (no leader, or catching up)")
         stream = _Stream(Subscriptions(self._catalog, context.peer(), self._metrics.nacked))
         self._streams.add(stream)
         self._metrics.streams.inc()
