@@ -55,7 +55,7 @@ def service_of(resource_name: str) -> str | None:
 
 def pack(message) -> any_pb2.Any:
     out = any_pb2.Any()
-    out.Pack(message)
+    out.Pack(message, deterministic=True)  # the same resource, the same bytes (catalog.py compares them)
     return out
 
 

@@ -88,31 +88,36 @@ class Subscriptions:
         return []
 
     def on_change(self, services: set[str] | None) -> list:
-        """Responses for what changed in ``services`` (None: anything may have)."""
+        """Responses for what changed in ``services`` (None: anything may have).
+
+        Only two things change with the registry: a load assignment's endpoints, and
+        which clusters a wildcard CDS subscription covers; the rest depend on names only."""
         out = []
-        for type_url, st in self.types.items():
-            wanted = self._wanted(type_url, st)
-            removed = set(st.sent) - wanted
-            for gone in removed:
-                del st.sent[gone]
-            candidates = wanted if services is None else {n for n in wanted if res.service_of(n) in services}
-            changed = {n for n in candidates if st.sent.get(n) != self._catalog.version(type_url, n)}
-            if type_url in res.FULL_STATE:
-                if changed or removed:
-                    out += self._respond(type_url, st, wanted)
-            elif changed:
-                out += self._respond(type_url, st, changed)
+        eds = self.types.get(res.ENDPOINT)
+        if eds is not None:
+            names = eds.names if services is None else eds.names & services
+            changed = {n for n in names if eds.sent.get(n) != self._catalog.version(res.ENDPOINT, n)}
+            if changed:
+                out += self._respond(res.ENDPOINT, eds, changed)
+        cds = self.types.get(res.CLUSTER)
+        if cds is not None and cds.wildcard:
+            known = self._catalog.services()
+            touched = set(cds.sent) | known if services is None else services
+            if any((n in known or n in cds.names) != (n in cds.sent) for n in touched):
+                out += self._respond(res.CLUSTER, cds, self._wanted(res.CLUSTER, cds))
         return out
 
     def _wanted(self, type_url: str, st: TypeState) -> set[str]:
         if st.wildcard and type_url == res.CLUSTER:
             # Envoy asks for every cluster; an API listener is gRPC's and named, so a
             # wildcard Listener subscription gets only the names it lists.
-            return st.names | set(self._catalog.services())
+            return st.names | self._catalog.services()
         return set(st.names)
 
     def _respond(self, type_url: str, st: TypeState, names) -> list:
         resources = []
+        if type_url in res.FULL_STATE:
+            st.sent = {}  # the whole set: what is not in it, the client drops
         for name in sorted(names):
             version = self._catalog.version(type_url, name)
             if version is None:

@@ -104,15 +104,27 @@ def test_wildcard_cds_follows_the_set_of_services():
     store.apply(C.deregister("a", "a-1"))
     (pushed,) = subs.on_change({"a"})
     assert set(decode(pushed)) == {"b"}
+    assert subs.on_change({"a"}) == [] and subs.on_change(None) == []  # said once
     # "*" is wildcard too, and names alongside it are kept.
     _, explicit, _ = setup("a")
     (answer,) = explicit.on_request(request(res.CLUSTER, ["*", "later"]))
     assert set(decode(answer)) == {"a", "later"}
 
 
+def test_a_change_the_endpoints_do_not_show_pushes_nothing():
+    store, subs, _ = setup("a")
+    (first,) = subs.on_request(request(res.ENDPOINT, ["a"]))
+    register(store, "a", "a-idle", 7100, weight=0)  # not an endpoint: the same assignment
+    assert subs.on_change({"a"}) == []
+    register(store, "a", "a-idle", 7100, weight=1)
+    (pushed,) = subs.on_change({"a"})
+    assert len(endpoints(decode(pushed)["a"])) == 2
+
+
 def test_a_restored_state_is_compared_with_what_each_stream_has():
     store, subs, _ = setup("a", "b")
     (first,) = subs.on_request(request(res.ENDPOINT, ["a", "b"]))
+    subs._catalog.reset()
     assert subs.on_change(None) == []  # nothing differs
     register(store, "b", "b-2", 7100)
     (pushed,) = subs.on_change(None)
