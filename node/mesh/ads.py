@@ -44,7 +44,7 @@ class _Stream:
             metrics.pushed(response.type_url)
             self.outbox.put_nowait(response)
         if self.outbox.qsize() > MAX_PENDING:
-            log.warning("xDS client too slow: closing its stream", extra={"node": self.subs.node_id,
+            log.warning("xDS client too slow: closing its stream", extra={"client": self.subs.node_id,
                                                                           "peer": self.subs.peer})
             self.close()
 

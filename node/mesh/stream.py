@@ -56,7 +56,7 @@ class Subscriptions:
         if req.node.id:
             self.node_id = req.node.id
         if type_url not in res.TYPES:
-            log.debug("xDS request for a type not served", extra={"type_url": type_url, "node": self.node_id})
+            log.debug("xDS request for a type not served", extra={"type_url": type_url, "client": self.node_id})
             return []
         st = self.types.get(type_url)
         first = st is None
@@ -67,7 +67,7 @@ class Subscriptions:
         elif req.HasField("error_detail"):
             self._on_nack(type_url)
             log.warning("xDS client refused a response (NACK)", extra={
-                "node": self.node_id, "peer": self.peer, "type_url": type_url, "version": st.version,
+                "client": self.node_id, "peer": self.peer, "type_url": type_url, "version": st.version,
                 "error": req.error_detail.message[:500]})
         else:
             st.acked = req.version_info

@@ -6,7 +6,7 @@ import pytest
 
 from tests.support.ads import CDS, EDS, LDS, RDS, AdsClient, decode, endpoints
 from tests.mesh.conftest import register
-from tests.support.cluster import wait_until
+from tests.support.cluster import Cluster, free_port, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -74,7 +74,8 @@ def test_a_nack_is_counted_and_nothing_is_resent_until_a_change(xds_node, ads):
     assert ads.nothing_within(0.5)
     metrics = xds_node.get("/metrics").raw.decode()
     assert 'manifest_xds_nacks_total{type="eds"} 1.0' in metrics
-    assert "NACK" in xds_node.log_text() and "bad endpoint, says the test" in xds_node.log_text()
+    log = xds_node.log_text()
+    assert "NACK" in log and "bad endpoint, says the test" in log and "client=test-client" in log
     register(xds_node, "orchestrator", "o2", 7002)
     _, pushed = ads.next()
     assert len(endpoints(decode(pushed)["orchestrator"])) == 2
@@ -111,3 +112,33 @@ def test_wildcard_cds_gets_every_service_and_follows_them(xds_node, ads):
     assert decode(lds) == {}
     wait_until(lambda: 'manifest_xds_streams 1.0' in xds_node.get("/metrics").raw.decode(), 5,
                what="the stream counted")
+
+
+def test_a_follower_serves_xds_from_its_own_state_and_pushes_what_it_applies(tmp_path):
+    cluster = Cluster(tmp_path, size=3)
+    for node in cluster.nodes:
+        node.xds = f"127.0.0.1:{free_port()}"
+        node.extra += ["--xds", node.xds]
+    with cluster:
+        follower = cluster.followers()[0]
+        client = AdsClient(follower.xds)
+        try:
+            client.request(EDS, ["orchestrator"])
+            _, first = client.next()
+            assert endpoints(decode(first)["orchestrator"]) == {}
+            client.ack(first, ["orchestrator"])
+            register(cluster.leader(), "orchestrator", "o1", 7001)
+            _, pushed = client.next()
+            assert endpoints(decode(pushed)["orchestrator"]) == {"127.0.0.1:7001": 10}
+        finally:
+            client.close()
+
+
+def test_sigterm_ends_the_streams_and_the_node_exits_0(xds_node, ads):
+    ads.request(CDS, [])
+    ads.next()
+    assert xds_node.terminate() == 0
+    with pytest.raises(AssertionError, match="stream ended"):
+        while True:
+            ads.next(timeout=10)
+    assert "Traceback" not in xds_node.log_text(), xds_node.log_text()[-3000:]
