@@ -6,8 +6,10 @@ One service ``S`` is four resources, all named ``S``:
                              name); its HttpConnectionManager takes routes from RDS
     RouteConfiguration S     every path of every authority to cluster S
     Cluster S                type EDS, endpoints over ADS, round robin
-    ClusterLoadAssignment S  the service's ``up`` instances with a weight above 0,
-                             grouped by locality (metadata ``region``/``zone``/``sub_zone``)
+    ClusterLoadAssignment S  the service's ``up`` instances with a weight above 0 and an
+                             IP address, grouped by locality (metadata ``region``/``zone``/
+                             ``sub_zone``); EDS takes no host names (Envoy and gRPC would
+                             refuse the whole assignment for one), so those are left out
 
 Endpoint weights are the records' ``weight`` (0..1000) times ``WEIGHT_SCALE``, so a
 weight of 0.5 stays half of 1.0; a locality weighs the sum of its endpoints', which
@@ -16,6 +18,8 @@ is what makes gRPC (locality-weighted, round robin inside one) spread as Envoy d
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, health_check_pb2
@@ -109,6 +113,14 @@ def endpoint_weight(weight) -> int:
     return max(1, round(weight * WEIGHT_SCALE))
 
 
+def _is_ip(address) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
 def _locality(record: dict) -> tuple[str, str, str]:
     meta = record.get("metadata") or {}
     return (str(meta.get(META_REGION, "")), str(meta.get(META_ZONE, "")), str(meta.get(META_SUB_ZONE, "")))
@@ -120,7 +132,7 @@ def load_assignment(name: str, records: list[dict]) -> endpoint_pb2.ClusterLoadA
     by_locality: dict[tuple[str, str, str], list] = {}
     for record in sorted(records, key=lambda r: r["id"]):
         weight = endpoint_weight(record.get("weight", 1.0))
-        if record.get("status") != "up" or not record.get("address") or not record.get("port") or not weight:
+        if record.get("status") != "up" or not _is_ip(record.get("address")) or not record.get("port") or not weight:
             continue
         socket = address_pb2.SocketAddress(address=record["address"], port_value=int(record["port"]))
         about = struct_pb2.Struct()

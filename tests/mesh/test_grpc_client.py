@@ -75,3 +75,19 @@ def test_grpc_xds_client_balances_over_up_instances_and_follows_changes(xds_node
     finally:
         stderr = caller.close()
     assert caller.calls, stderr
+
+
+def test_grpc_xds_client_weighs_localities_by_their_instances_weights(xds_node, backends, tmp_path):
+    # o1 alone in eu with weight 1, o2 alone in us with weight 3: gRPC picks the locality by
+    # its weight (the sum of its endpoints'), so about a quarter of the calls reach o1.
+    register(xds_node, "orchestrator", "o1", backends["o1"].port, ttl=600, metadata={"region": "eu"})
+    register(xds_node, "orchestrator", "o2", backends["o2"].port, ttl=600, weight=3, metadata={"region": "us"})
+    caller = Caller("orchestrator", bootstrap(str(tmp_path / "bootstrap.json"), xds_node.xds), every=0.001)
+    try:
+        start = time.monotonic()
+        wait_until(lambda: len([c for c in caller.since(start) if c]) >= 800, 60, what="800 calls")
+    finally:
+        stderr = caller.close()
+    calls = [c for c in caller.since(start) if c][-600:]
+    share = calls.count("o1") / len(calls)
+    assert set(calls) == {"o1", "o2"} and 0.1 < share < 0.4, (share, stderr)

@@ -21,8 +21,9 @@ def weights(assignment) -> dict:
 def test_only_up_instances_with_an_address_a_port_and_a_weight_are_endpoints():
     records = [record("a", 1), record("b", 2, status="draining"), record("c", 3, status="maintenance"),
                record("d", 4, status="down"), record("e", 5, status="unhealthy"), record("f", 6, weight=0),
-               {**record("g", 7), "port": None}, {**record("h", 8), "address": ""}]
-    assert weights(res.load_assignment("orchestrator", records)) == {("", "", 1): 10}
+               {**record("g", 7), "port": None}, {**record("h", 8), "address": ""},
+               {**record("i", 9), "address": "orchestrator.internal"}, {**record("j", 10), "address": "fd00::5"}]
+    assert weights(res.load_assignment("orchestrator", records)) == {("", "", 1): 10, ("", "", 10): 10}
 
 
 def test_weights_scale_and_localities_weigh_the_sum_of_their_endpoints():
