@@ -3,14 +3,16 @@
 Started after the API listener by node/server.py (as the DNS server is) and
 stopped before it; the ADS servicer listens to the store's applied entries
 from the start, so no change between its first read and its first push is lost.
-TLS: the node's --tls-cert/--tls-key (read at start; a renewed certificate
-takes a restart of the xDS listener's node), and with --tls-client-ca, client
-certificates as --tls-client-auth says.
+TLS: the node's --tls-cert/--tls-key, read again for new connections when the
+files change (``Certificates``), and with --tls-client-ca, client certificates
+as --tls-client-auth says. Plaintext only on loopback (NodeConfig.validate).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import ssl
 
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
@@ -51,18 +53,56 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
-def server_credentials(cfg: NodeConfig):
-    """TLS credentials from the node's certificate files, or None (plaintext: loopback only,
-    as NodeConfig.validate ensures)."""
-    if not cfg.tls_cert:
-        return None
-    try:
-        chain, key = _read(cfg.tls_cert), _read(cfg.tls_key)
-        client_ca = _read(cfg.tls_client_ca) if cfg.tls_client_ca else None
-    except OSError as exc:
-        raise StartupError(f"xds: cannot read the TLS files (tls_cert/tls_key/tls_client_ca): {exc.strerror}") from None
-    return grpc.ssl_server_credentials([(key, chain)], root_certificates=client_ca,
-                                       require_client_auth=bool(client_ca) and cfg.tls_client_auth == "required")
+class Certificates:
+    """The node's TLS files as gRPC server credentials, read again when one of them changes.
+
+    gRPC asks ``fetch`` before each new connection's handshake: a changed file
+    (renewed by whoever renews the API's, which node/tls.py reloads in place)
+    is loaded for the connections that follow, open streams keep theirs. A pair
+    that does not load (a half-copied key) is logged and the old one kept."""
+
+    def __init__(self, cfg: NodeConfig):
+        self._cert, self._key, self._ca = cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca
+        self._stamp = self._mtimes()
+        self.reloads = 0
+        try:
+            initial = self._configuration()
+        except (OSError, ssl.SSLError) as exc:
+            raise StartupError(f"xds: cannot load the TLS files (tls_cert/tls_key/tls_client_ca): {exc}") from None
+        self.credentials = grpc.dynamic_ssl_server_credentials(
+            initial, self.fetch,
+            require_client_authentication=bool(self._ca) and cfg.tls_client_auth == "required")
+
+    def _mtimes(self) -> tuple:
+        out = []
+        for path in (self._cert, self._key, self._ca):
+            try:
+                st = os.stat(path) if path else None
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino) if st else None)
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def _configuration(self):
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(self._cert, self._key)  # a matching pair?
+        chain, key = _read(self._cert), _read(self._key)
+        client_ca = _read(self._ca) if self._ca else None
+        return grpc.ssl_server_certificate_configuration([(key, chain)], root_certificates=client_ca)
+
+    def fetch(self):
+        """A new configuration when a file changed, else None (gRPC keeps the one it has)."""
+        stamp = self._mtimes()
+        if stamp == self._stamp:
+            return None
+        self._stamp = stamp  # a broken file is tried again when it changes, not on every connection
+        try:
+            configuration = self._configuration()
+        except (OSError, ssl.SSLError) as exc:
+            log.error("xDS TLS files did not load; still serving the previous certificate: %s", exc)
+            return None
+        self.reloads += 1
+        log.info("xDS TLS certificate reloaded", extra={"cert": self._cert})
+        return configuration
 
 
 class XdsServer:
@@ -75,7 +115,7 @@ class XdsServer:
 
     async def start(self) -> None:
         host, port = self._cfg.xds_address
-        credentials = server_credentials(self._cfg)
+        credentials = Certificates(self._cfg).credentials if self._cfg.tls_cert else None
         self._store.add_listener(self.servicer.on_events, on_restore=self.servicer.on_restore)
         self._server = grpc.aio.server(options=_OPTIONS)
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(self.servicer, self._server)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import ssl
 import sys
 
 import grpc
@@ -16,7 +19,7 @@ from manifest_node.mesh.launch import xds_server
 from tests.mesh.conftest import register
 from tests.support.ads import EDS, AdsClient, decode, endpoints
 from tests.support.certs import CA
-from tests.support.cluster import Cluster, free_port
+from tests.support.cluster import Cluster, free_port, wait_until
 
 
 def test_off_loopback_xds_needs_tls_and_the_error_names_the_field():
@@ -78,3 +81,30 @@ def test_xds_over_mutual_tls_takes_only_clients_with_a_certificate(tmp_path):
                     bad.next(timeout=10)
             finally:
                 bad.close()
+
+
+def served_common_name(port: int, ca_file: str) -> str:
+    context = ssl.create_default_context(cafile=ca_file)
+    context.set_alpn_protocols(["h2"])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        with context.wrap_socket(sock, server_hostname="localhost") as tls:
+            subject = dict(pair[0] for pair in tls.getpeercert()["subject"])
+    return subject["commonName"]
+
+
+@pytest.mark.cluster
+def test_a_renewed_certificate_reaches_new_xds_connections_without_a_restart(tmp_path):
+    ca = CA(tmp_path / "ca")
+    port = free_port()
+    with Cluster(tmp_path / "c", size=1, tls=ca, extra=["--xds", f"127.0.0.1:{port}"]) as cluster:
+        node = cluster.nodes[0]
+        cert_path = node.extra[node.extra.index("--tls-cert") + 1]
+        key_path = node.extra[node.extra.index("--tls-key") + 1]
+        assert served_common_name(port, ca.cert) == "n1"
+        renewed = ca.issue("n1-renewed")
+        for source, target in ((renewed.cert, cert_path), (renewed.key, key_path)):
+            with open(source, "rb") as src, open(target + ".tmp", "wb") as dst:
+                dst.write(src.read())
+            os.replace(target + ".tmp", target)
+        wait_until(lambda: served_common_name(port, ca.cert) == "n1-renewed", 15, what="the renewed certificate")
+        assert "xDS TLS certificate reloaded" in node.log_text()
