@@ -5,7 +5,7 @@ client in a subprocess (GRPC_XDS_BOOTSTRAP must be set before grpc loads)
 calls without pause and says which server answered. Its load balancer must
 spread the calls over every up instance and follow the registry: off an
 instance deregistered, put in maintenance or expired (no heartbeat within its
-ttl), onto one registered later.
+ttl), onto one registered later, and back from having none at all.
 """
 
 from __future__ import annotations
@@ -72,6 +72,15 @@ def test_grpc_xds_client_balances_over_up_instances_and_follows_changes(xds_node
         assert xds_node.call("DELETE", "/v1/services/orchestrator/o2/maintenance").status == 200
         t = time.monotonic()
         wait_until(lambda: reaches_only(caller, t, {"o2", "o3"}), DEADLINE, what="calls back on o2")
+
+        # No up instance at all, then one again: the client fails meanwhile, then recovers.
+        for ident in ("o2", "o3", "o4"):
+            assert xds_node.call("DELETE", f"/v1/services/orchestrator/{ident}").status == 200
+        t = time.monotonic()
+        wait_until(lambda: caller.since(t)[-2:] == [None, None], DEADLINE, what="calls failing with no instance")
+        register(xds_node, "orchestrator", "o1", backends["o1"].port, ttl=600)
+        t = time.monotonic()
+        wait_until(lambda: reaches_only(caller, t, {"o1"}), DEADLINE, what="calls reaching o1 again")
     finally:
         stderr = caller.close()
     assert caller.calls, stderr
