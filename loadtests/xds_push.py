@@ -1,6 +1,6 @@
 """xDS push latency (issue 18 point 2): from a registration's HTTP ack to the xDS clients.
 
-    python -m loadtests.xds_push [--trials 20]
+    python -m loadtests.xds_push [--trials 20] [--streams 0]
 
 Starts a one-node Manifest with ``--xds``, a gRPC test server ``base`` and one
 ``new`` (tests/support/grpc_backends.py), registers ``base``, and connects two
@@ -13,7 +13,9 @@ by the processes), the time from the HTTP response to
     (a) the DiscoveryResponse listing it arriving at the raw ADS client,
     (b) the gRPC client's first call that reached it,
 
-then deregisters it and waits until calls reach ``base`` only. A negative (a)
+then deregisters it and waits until calls reach ``base`` only. ``--streams N``
+adds N more raw ADS streams on the same service and reports (c), the time
+until the last of them has the new endpoint (the fan-out cost). A negative (a)
 means the push arrived before the HTTP answer was read: both leave the node
 when the entry is applied. (b) includes the caller's call interval and gRPC's
 own picker update. Prints p50, p99 and max of each, in milliseconds.
@@ -66,6 +68,7 @@ def eds_until(ads: AdsClient, predicate, timeout: float = 10.0) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--streams", type=int, default=0, help="more ADS streams subscribed to the service")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, Backend("base") as base, Backend("new") as new:
         xds = f"127.0.0.1:{free_port()}"
@@ -75,26 +78,37 @@ def main() -> None:
             ads = AdsClient(xds, node_id="push-probe")
             ads.request(EDS, [SERVICE])
             eds_until(ads, lambda eps: len(eps) == 1)
+            crowd = [AdsClient(xds, node_id=f"crowd-{i}") for i in range(args.streams)]
+            for client in crowd:
+                client.request(EDS, [SERVICE])
+            for client in crowd:
+                eds_until(client, lambda eps: len(eps) == 1)
             caller = Caller(SERVICE, bootstrap(str(Path(tmp) / "bootstrap.json"), xds), every=0.001)
             wait_until(lambda: caller.first_after(0, "base"), 20, what="the gRPC client's first call")
-            pushes, calls = [], []
+            pushes, calls, fanout = [], [], []
             new_at = f"127.0.0.1:{new.port}"
             try:
                 for trial in range(args.trials):
                     acked = register(node, f"new-{trial}", new.port)
                     pushes.append(eds_until(ads, lambda eps: new_at in eps) - acked)
+                    if crowd:
+                        fanout.append(max(eds_until(c, lambda eps: new_at in eps) for c in crowd) - acked)
                     reached = wait_until(lambda: caller.first_after(acked, "new"), 20, what="a call reaching new")
                     calls.append(reached - acked)
                     assert node.call("DELETE", f"/v1/services/{SERVICE}/new-{trial}").status == 200
-                    eds_until(ads, lambda eps: new_at not in eps)
+                    for client in (ads, *crowd):
+                        eds_until(client, lambda eps: new_at not in eps)
                     gone = time.monotonic()
                     wait_until(lambda: len(caller.since(gone)) >= 20 and "new" not in caller.since(gone)[-20:],
                                20, what="calls back on base only")
             finally:
                 caller.close()
-                ads.close()
+                for client in (ads, *crowd):
+                    client.close()
     print(show("(a) registration ack -> DiscoveryResponse at a raw ADS client", pushes))
     print(show("(b) registration ack -> first gRPC xds:/// call reaching the new instance", calls))
+    if fanout:
+        print(show(f"(c) registration ack -> the last of {args.streams} more ADS streams", fanout))
 
 
 if __name__ == "__main__":
