@@ -15,7 +15,8 @@ import time
 import pytest
 
 from tests.mesh.conftest import register
-from tests.support.cluster import wait_until
+from tests.support.certs import CA
+from tests.support.cluster import Cluster, free_port, wait_until
 from tests.support.grpc_backends import Backend
 from tests.support.xds_caller import Caller, bootstrap
 
@@ -100,3 +101,21 @@ def test_grpc_xds_client_weighs_localities_by_their_instances_weights(xds_node, 
     calls = [c for c in caller.since(start) if c][-600:]
     share = calls.count("o1") / len(calls)
     assert set(calls) == {"o1", "o2"} and 0.1 < share < 0.4, (share, stderr)
+
+
+def test_grpc_xds_client_reaches_the_xds_server_over_mutual_tls(tmp_path, backends):
+    ca = CA(tmp_path / "ca")
+    port = free_port()
+    cluster = Cluster(tmp_path / "c", size=1, tls=ca, mtls=True, extra=["--xds", f"localhost:{port}"])
+    with cluster:
+        node = cluster.nodes[0]
+        register(node, "orchestrator", "o1", backends["o1"].port, ttl=600)
+        issued = ca.issue("grpc-client", tag="xds")
+        tls = {"ca_certificate_file": ca.cert, "certificate_file": issued.cert, "private_key_file": issued.key}
+        caller = Caller("orchestrator", bootstrap(str(tmp_path / "bootstrap.json"), f"localhost:{port}", tls=tls))
+        try:
+            start = time.monotonic()
+            wait_until(lambda: reaches_only(caller, start, {"o1"}, calls=5), DEADLINE, what="calls over mTLS xDS")
+        finally:
+            stderr = caller.close()
+        assert caller.calls, stderr

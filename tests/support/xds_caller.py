@@ -20,10 +20,12 @@ import threading
 import time
 
 
-def bootstrap(path: str, xds_address: str, node_id: str = "xds-test-client") -> str:
-    """Write gRPC's xDS bootstrap file: one ADS server (Manifest's xDS address), plaintext."""
+def bootstrap(path: str, xds_address: str, node_id: str = "xds-test-client", tls: dict | None = None) -> str:
+    """Write gRPC's xDS bootstrap file: one ADS server (Manifest's xDS address), plaintext, or
+    TLS with ``tls`` as the creds' config (ca_certificate_file, certificate_file, private_key_file)."""
+    creds = {"type": "tls", "config": tls} if tls is not None else {"type": "insecure"}
     with open(path, "w") as f:
-        json.dump({"xds_servers": [{"server_uri": xds_address, "channel_creds": [{"type": "insecure"}],
+        json.dump({"xds_servers": [{"server_uri": xds_address, "channel_creds": [creds],
                                     "server_features": ["xds_v3"]}],
                    "node": {"id": node_id, "locality": {"zone": "test"}}}, f)
     return path
