@@ -30,7 +30,10 @@ _SHORT = {res.LISTENER: "lds", res.ROUTE: "rds", res.CLUSTER: "cds", res.ENDPOIN
 # A dead client's stream ends within a minute or so instead of never.
 _OPTIONS = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-            ("grpc.max_receive_message_length", 4 << 20)]
+            ("grpc.max_receive_message_length", 4 << 20),
+            # gRPC binds with SO_REUSEPORT by default: a second node given the same --xds would
+            # share the port and take half the clients instead of failing to start.
+            ("grpc.so_reuseport", 0)]
 
 
 class XdsMetrics:

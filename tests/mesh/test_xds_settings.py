@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import subprocess
 import sys
 
 import grpc
@@ -108,3 +109,18 @@ def test_a_renewed_certificate_reaches_new_xds_connections_without_a_restart(tmp
             os.replace(target + ".tmp", target)
         wait_until(lambda: served_common_name(port, ca.cert) == "n1-renewed", 15, what="the renewed certificate")
         assert "xDS TLS certificate reloaded" in node.log_text()
+
+
+@pytest.mark.cluster
+def test_an_xds_port_in_use_stops_the_start_with_exit_2_naming_xds(tmp_path):
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as another gRPC server would
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = [sys.executable, "-m", "manifest_node", "node", "--insecure", "--api", f"127.0.0.1:{free_port()}",
+                "--raft", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "d"), "--xds", f"127.0.0.1:{port}"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MANIFEST_")}
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Error: cannot listen on the xDS address" in done.stderr and "(xds)" in done.stderr, done.stderr[-2000:]
