@@ -12,6 +12,9 @@ by the processes), the time from the HTTP response to
 
     (a) the DiscoveryResponse listing it arriving at the raw ADS client,
     (b) the gRPC client's first call that reached it,
+    (d) the first call through a real Envoy sidecar (docs/mesh.md's bootstrap,
+        tests/support/envoy.py; a plain gRPC client calling every millisecond)
+        that reached it,
 
 then deregisters it and waits until calls reach ``base`` only. ``--streams N``
 adds N more raw ADS streams on the same service and reports (c), the time
@@ -24,13 +27,18 @@ own picker update. Prints p50, p99 and max of each, in milliseconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import grpc
+
 from tests.support.ads import EDS, AdsClient, decode, endpoints
 from tests.support.cluster import Cluster, free_port, wait_until
-from tests.support.grpc_backends import Backend
+from tests.support.envoy import Envoy
+from tests.support.grpc_backends import METHOD, Backend
 from tests.support.xds_caller import Caller, bootstrap
 
 SERVICE = "orchestrator"
@@ -65,48 +73,82 @@ def eds_until(ads: AdsClient, predicate, timeout: float = 10.0) -> float:
             return at
 
 
+class ThroughEnvoy:
+    """Calls through Envoy's listener on a thread: (monotonic end time, backend id or None)."""
+
+    def __init__(self, port: int):
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.calls: list[tuple[float, str | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        who = self.channel.unary_unary(METHOD)
+        while not self._stop.is_set():
+            try:
+                answer = who(b"", timeout=2).decode()
+            except grpc.RpcError:
+                answer = None
+            self.calls.append((time.monotonic(), answer))
+            time.sleep(0.001)
+
+    def first_after(self, t: float, ident: str) -> float | None:
+        return next((at for at, who in list(self.calls) if at > t and who == ident), None)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.channel.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--streams", type=int, default=0, help="more ADS streams subscribed to the service")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, Backend("base") as base, Backend("new") as new:
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        base, new = stack.enter_context(Backend("base")), stack.enter_context(Backend("new"))
         xds = f"127.0.0.1:{free_port()}"
-        with Cluster(Path(tmp) / "cluster", size=1, extra=["--xds", xds]) as cluster:
-            node = cluster.nodes[0]
-            register(node, "base", base.port)
-            ads = AdsClient(xds, node_id="push-probe")
-            ads.request(EDS, [SERVICE])
-            eds_until(ads, lambda eps: len(eps) == 1)
-            crowd = [AdsClient(xds, node_id=f"crowd-{i}") for i in range(args.streams)]
-            for client in crowd:
-                client.request(EDS, [SERVICE])
-            for client in crowd:
-                eds_until(client, lambda eps: len(eps) == 1)
-            caller = Caller(SERVICE, bootstrap(str(Path(tmp) / "bootstrap.json"), xds), every=0.001)
-            wait_until(lambda: caller.first_after(0, "base"), 20, what="the gRPC client's first call")
-            pushes, calls, fanout = [], [], []
-            new_at = f"127.0.0.1:{new.port}"
-            try:
-                for trial in range(args.trials):
-                    acked = register(node, f"new-{trial}", new.port)
-                    pushes.append(eds_until(ads, lambda eps: new_at in eps) - acked)
-                    if crowd:
-                        fanout.append(max(eds_until(c, lambda eps: new_at in eps) for c in crowd) - acked)
-                    reached = wait_until(lambda: caller.first_after(acked, "new"), 20, what="a call reaching new")
-                    calls.append(reached - acked)
-                    assert node.call("DELETE", f"/v1/services/{SERVICE}/new-{trial}").status == 200
-                    for client in (ads, *crowd):
-                        eds_until(client, lambda eps: new_at not in eps)
-                    gone = time.monotonic()
-                    wait_until(lambda: len(caller.since(gone)) >= 20 and "new" not in caller.since(gone)[-20:],
-                               20, what="calls back on base only")
-            finally:
-                caller.close()
-                for client in (ads, *crowd):
-                    client.close()
+        node = stack.enter_context(Cluster(tmp / "cluster", size=1, extra=["--xds", xds])).nodes[0]
+        register(node, "base", base.port)
+        clients = [AdsClient(xds, node_id=f"probe-{i}") for i in range(1 + args.streams)]
+        for client in clients:
+            stack.callback(client.close)
+            client.request(EDS, [SERVICE])
+        for client in clients:
+            eds_until(client, lambda eps: len(eps) == 1)
+        ads, crowd = clients[0], clients[1:]
+        caller = Caller(SERVICE, bootstrap(str(tmp / "bootstrap.json"), xds), every=0.001)
+        stack.callback(caller.close)
+        wait_until(lambda: caller.first_after(0, "base"), 20, what="the gRPC client's first call")
+        sidecar_port = free_port()
+        stack.enter_context(Envoy(tmp, int(xds.rpartition(":")[2]), sidecar_port, free_port()))
+        through = ThroughEnvoy(sidecar_port)
+        stack.callback(through.close)
+        wait_until(lambda: through.first_after(0, "base"), 20, what="the first call through Envoy")
+        pushes, calls, sidecar, fanout = [], [], [], []
+        new_at = f"127.0.0.1:{new.port}"
+        for trial in range(args.trials):
+            acked = register(node, f"new-{trial}", new.port)
+            pushes.append(eds_until(ads, lambda eps: new_at in eps) - acked)
+            if crowd:
+                fanout.append(max(eds_until(c, lambda eps: new_at in eps) for c in crowd) - acked)
+            calls.append(wait_until(lambda: caller.first_after(acked, "new"), 20, what="a call reaching new") - acked)
+            sidecar.append(wait_until(lambda: through.first_after(acked, "new"), 20,
+                                      what="a call through Envoy reaching new") - acked)
+            assert node.call("DELETE", f"/v1/services/{SERVICE}/new-{trial}").status == 200
+            for client in clients:
+                eds_until(client, lambda eps: new_at not in eps)
+            gone = time.monotonic()
+            wait_until(lambda: len(caller.since(gone)) >= 20 and "new" not in caller.since(gone)[-20:],
+                       20, what="calls back on base only")
+            wait_until(lambda: [w for at, w in through.calls[-20:] if at > gone] == ["base"] * 20, 20,
+                       what="calls through Envoy back on base only")
     print(show("(a) registration ack -> DiscoveryResponse at a raw ADS client", pushes))
     print(show("(b) registration ack -> first gRPC xds:/// call reaching the new instance", calls))
+    print(show("(d) registration ack -> first call through an Envoy sidecar reaching the new instance", sidecar))
     if fanout:
         print(show(f"(c) registration ack -> the last of {args.streams} more ADS streams", fanout))
 

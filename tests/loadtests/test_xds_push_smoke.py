@@ -17,6 +17,7 @@ def test_the_xds_push_script_prints_both_latencies():
     done = subprocess.run([sys.executable, "-m", "loadtests.xds_push", "--trials", "2"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for label in ("(a) registration ack -> DiscoveryResponse", "(b) registration ack -> first gRPC"):
+    for label in ("(a) registration ack -> DiscoveryResponse", "(b) registration ack -> first gRPC",
+                  "(d) registration ack -> first call through an Envoy sidecar"):
         assert re.search(re.escape(label) + r".*: p50 -?[\d.]+ ms, p99 -?[\d.]+ ms, max -?[\d.]+ ms over 2 trials",
                          done.stdout), done.stdout
