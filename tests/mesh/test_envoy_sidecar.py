@@ -3,8 +3,8 @@
 Envoy takes its clusters (wildcard CDS) and endpoints (EDS) from Manifest over
 ADS; a plain gRPC client (no xDS of its own) calls through Envoy's static
 listener and must reach every up instance, leave a deregistered one and
-reach one registered later. Envoy refusing anything would show in
-manifest_xds_nacks_total.
+reach one registered later, and spread calls by the records' weights.
+Envoy refusing anything would show in manifest_xds_nacks_total.
 """
 
 from __future__ import annotations
@@ -58,3 +58,27 @@ def test_an_envoy_sidecar_routes_to_the_up_instances_manifest_serves(xds_node, t
         channel.close()
         for b in backends:
             b.stop()
+
+
+def test_an_envoy_sidecar_weighs_endpoints_by_the_records_weight(xds_node, tmp_path):
+    port = free_port()
+    backends = [Backend("light"), Backend("heavy")]
+    for b in backends:
+        b.server.start()
+    register(xds_node, "orchestrator", "light", backends[0].port, ttl=600)
+    register(xds_node, "orchestrator", "heavy", backends[1].port, ttl=600, weight=3)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    who = channel.unary_unary(METHOD)
+    envoy = Envoy(tmp_path, int(xds_node.xds.rpartition(":")[2]), port, free_port())
+    try:
+        with envoy:
+            wait_until(lambda: who(b"", timeout=2), DEADLINE, what="a first call through Envoy")
+            answers = [who(b"", timeout=2).decode() for _ in range(400)]
+    except (AssertionError, grpc.RpcError) as exc:
+        raise AssertionError(f"{exc}\nEnvoy's log:\n{envoy.log_text()[-3000:]}") from None
+    finally:
+        channel.close()
+        for b in backends:
+            b.stop()
+    share = answers.count("light") / len(answers)
+    assert set(answers) == {"light", "heavy"} and 0.15 < share < 0.35, share  # weighted round robin: 1 in 4
