@@ -14,13 +14,14 @@ from ..auth.collector import AuthCollector
 from ..auth.guard import AuthContext, guard, request_id as _request_id
 from ..auth.permissions import ROUTES, UNMATCHED as UNMATCHED_RULE
 from ..config import NodeConfig
+from ..federation.service import Federation
 from ..metrics import Metrics
-from . import batch, codec, graph, handlers, internal, lifecycle, membership, openapi, snapshot, tokens, ui, watch
+from . import batch, codec, federated, graph, handlers, internal, lifecycle, membership, openapi, snapshot, tokens, ui, watch
 from .compat import mount as compat
 from .blocking import PARKED
 from .changes import ChangeHub
 from .history import EventRing
-from .keys import AUTH, CHANGES, CONFIG, HISTORY, METRICS, READ_HEADERS, RENDERED, STORE, WATCHES
+from .keys import AUTH, CHANGES, CONFIG, FEDERATION, HISTORY, METRICS, READ_HEADERS, RENDERED, STORE, WATCHES
 from .parse_errors import ParseErrorLog
 from .read_headers import ReadHeaders
 from .render_cache import RenderCache
@@ -167,6 +168,7 @@ def create_app(store, cfg: NodeConfig, metrics=None, manage_store: bool = True) 
     app[WATCHES] = watch.StreamCount()
     app[METRICS] = metrics
     compat_listeners = compat.setup(app, store)
+    app[FEDERATION] = fed = Federation(cfg)
     app[AUTH] = auth = AuthContext(cfg, store.auth_view)
     auth.refused = metrics.refused
     metrics.registry.register(AuthCollector(auth))
@@ -175,6 +177,8 @@ def create_app(store, cfg: NodeConfig, metrics=None, manage_store: bool = True) 
         rule = ROUTES.get((method, path))
         if rule is None:  # deny by default: a route nobody declared a permission for never serves
             raise RuntimeError(f"{method} {path}: no permission declared in auth/permissions.py ROUTES")
+        if (method, path) in federated.ROUTES:  # ?region= (node/federation/)
+            handler = federated.wrap(handler, federated.ROUTES[method, path])
         handler = guard(handler, rule, auth)
         r.add_route(method, path, _instrument(handler, metrics, path, method))
         if method == "GET":  # aiohttp's add_get also answers HEAD; keep that, labelled HEAD
@@ -210,4 +214,5 @@ def create_app(store, cfg: NodeConfig, metrics=None, manage_store: bool = True) 
 
     app.on_shutdown.append(end_streams)
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(fed.context)
     return app
