@@ -232,7 +232,8 @@ class NodeConfig:
         None, "Shared token (>= 16 bytes) this node sends to other regions and accepts from them, for "
         "read-only requests; env or TOML only (never argv), or --federation-token-file.", metavar="TOKEN",
         secret=True, flag=False)
-    federation_token_file: str | None = setting(None, "Read the federation token from this file.", metavar="FILE")
+    federation_token_file: str | None = setting(None, "Read the federation token from this file (or set "
+                                                "MANIFEST_FEDERATION_TOKEN; it has no flag).", metavar="FILE")
     federation_ca: str | None = setting(None, "CA bundle verifying other regions' certificates (default: "
                                         "--tls-peer-ca, else --tls-client-ca, else the system's).",
                                         metavar="FILE")
