@@ -169,3 +169,56 @@ async def test_the_federation_token_reads_and_never_writes(aiohttp_server, aioht
     assert resp.status == 200 and [r["id"] for r in (await resp.json())["instances"]] == ["eu-1"]
     body = await (await us.get("/v1/cluster")).text()
     assert TOKEN not in body
+
+
+async def test_a_remote_watch_resumes_on_another_node_without_loss_or_duplicate(aiohttp_server, aiohttp_client):
+    from manifest_node.api.app import create_app
+    from manifest_node.api.keys import WATCHES
+    from manifest_node.config import NodeConfig
+    from tests.support.fake_store import FakeStore
+
+    cfg = NodeConfig(region="eu", insecure=True)
+    store = FakeStore(cfg)  # two nodes of one region: one state, as Raft would give them
+    asked: list[str] = []  # the watch requests the region's nodes received
+
+    async def note(request, response):
+        if request.path == "/v1/watch":
+            asked.append(request.query.get("since"))
+
+    apps = [create_app(store, cfg, manage_store=i == 0) for i in range(2)]
+    for app in apps:
+        app.on_response_prepare.append(note)
+    nodes = [await aiohttp_server(app) for app in apps]
+    eu = await aiohttp_client(nodes[1])
+    us_server, _ = await region(aiohttp_server, "us", [f"eu={url(nodes[0])},{url(nodes[1])}"])
+    us = await aiohttp_client(us_server)
+    resp = await us.get("/v1/watch?region=eu&since=0")
+    assert resp.status == 200
+    seen = b""
+
+    async def read_until(n: int):
+        nonlocal seen
+        while seen.count(b"event: registered") < n:
+            seen += await asyncio.wait_for(resp.content.readany(), 5)
+
+    await register(eu, instance("api", "a"))
+    await read_until(1)
+    streaming = next(n for n in nodes if n.app[WATCHES].open)
+    await streaming.close()  # the node the stream came from goes away
+    for iid in ("b", "c"):
+        await register(eu, instance("api", iid))
+    await read_until(3)
+    ids = [int(line[3:]) for line in seen.split(b"\n") if line.startswith(b"id:")]
+    assert asked == ["0", str(ids[0])]  # resumed on the other node from the last event passed on
+    assert ids == sorted(set(ids)) and len(ids) == 3, seen  # in order, none twice, none lost
+    assert [seen.index(f'"id":"{i}"'.encode()) for i in "abc"] == sorted(seen.index(f'"id":"{i}"'.encode())
+                                                                         for i in "abc")
+    resp.close()
+
+
+async def test_a_metadata_filter_named_region_stays_a_local_read(aiohttp_server, aiohttp_client):
+    us, _ = await setup(aiohttp_server, aiohttp_client, dead=False)
+    await register(us, instance("api", "us-1", metadata={"region": "eu"}))
+    resp = await us.get("/v1/services?meta.region=eu")
+    assert resp.status == 200 and [r["id"] for r in (await resp.json())["instances"]] == ["us-1"]
+    assert "X-Manifest-Region" not in resp.headers
