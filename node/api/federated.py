@@ -22,7 +22,7 @@ from ..federation.merge import count, merged
 from ..federation.policy import POLICY
 from ..federation.settings import FROM_HEADER, NEAREST, NODE_HEADER, REGION, REGION_HEADER
 from . import codec, params, watch
-from .keys import FEDERATION
+from .keys import CONFIG, FEDERATION, METRICS, WATCHES
 
 # The reads that take ?region= (app.py wraps them), and how each answers.
 ROUTES = {("GET", "/v1/services"): "list", ("GET", "/v1/services/{name}"): "service",
@@ -196,6 +196,19 @@ def _answer(request, body: dict, headers: dict, region: str, tried: list[str], s
 
 async def _remote_watch(request: web.Request, fed, region: str) -> web.StreamResponse:
     since, name = watch.parse_query(request, allowed={"region"})
+    cfg, count = request.app[CONFIG], request.app[WATCHES]
+    if count.open >= cfg.max_watch_streams:  # a followed remote stream holds a socket here too
+        request.app[METRICS].refused("max_watch_streams")
+        raise errors.TooManyWatches(f"this node serves its maximum of {cfg.max_watch_streams} watch streams "
+                                    "(max_watch_streams); try another node or later", "max_watch_streams")
+    count.open += 1
+    try:
+        return await _follow(request, fed, region, since, name)
+    finally:
+        count.open -= 1
+
+
+async def _follow(request: web.Request, fed, region: str, since: int | None, name: str | None):
     query = [("region", region)] + ([("name", name)] if name else [])
     remote = fed.watch(region, query, since, _headers(request))
     first = await remote.first()
