@@ -4,7 +4,8 @@ Prints p50/p99 (ms) of sequential keep-alive reads from region us: a local
 read, a read of region eu (``?region=eu``) entering at us's leader and at
 a follower, the ``?region=*`` fan-out, a failover read (no instance in us),
 and what the nine idle nodes cost (CPU %, RSS), which is why nine fit on
-two cores. Also the cost of the ``?region=`` check on the local hot path,
+two cores. Then region ap is partitioned away through the chaos proxy and
+local reads and writes, a read of eu and the fan-out are timed again. Also the cost of the ``?region=`` check on the local hot path,
 timed on the wrapper itself.
 
     .venv/bin/python -m loadtests.federation_bench [--requests 500]
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import statistics
 import tempfile
@@ -44,6 +46,32 @@ def timings(node, path: str, n: int) -> list[float]:
             out.append((time.perf_counter() - started) * 1000)
     conn.close()
     return out
+
+
+def write_timings(node, n: int) -> list[float]:
+    """Registrations (updates of one instance) through ``node``: the local write path."""
+    conn = http.client.HTTPConnection("127.0.0.1", node.api_port, timeout=10)
+    headers = {"Authorization": f"Bearer {node.token}", "Content-Type": "application/json"}
+    body = json.dumps(record("bench", "bench-1")).encode()
+    out = []
+    for i in range(n + 5):
+        started = time.perf_counter()
+        conn.request("POST", "/v1/services", body=body, headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status not in (200, 201):
+            raise RuntimeError(f"write: HTTP {resp.status}")
+        if i >= 5:
+            out.append((time.perf_counter() - started) * 1000)
+    conn.close()
+    return out
+
+
+def one(node, path: str) -> float:
+    started = time.perf_counter()
+    reply = node.get(path, timeout=10)
+    assert reply.status == 200, reply.status
+    return (time.perf_counter() - started) * 1000
 
 
 def show(label: str, ms: list[float]) -> None:
@@ -98,7 +126,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        regions = Regions(Path(tmp), ["us", "eu", "ap"], extra={"us": ["--failover", "eu"]})
+        regions = Regions(Path(tmp), ["us", "eu", "ap"], cut="ap", extra={"us": ["--failover", "eu"]})
         try:
             regions.start()
             us, eu = regions["us"], regions["eu"]
@@ -123,6 +151,19 @@ def main() -> None:
             show("?failover=true, served by eu (via follower)", timings(follower, "/v1/services/pay?failover=true", n))
             rtts = {r["name"]: r["rtt_ms"] for r in follower.get("/v1/cluster").body["regions"]}
             print(f"  probe round-trip times seen by the us follower (ms): {rtts}")
+            show("local write (us follower), all regions up", write_timings(follower, n // 5))
+            regions.partition()
+            cold = one(follower, "/v1/services/api?region=*")
+            wait_until(lambda: not next(r for r in follower.get("/v1/cluster").body["regions"]
+                                        if r["name"] == "ap")["healthy"], 20, what="ap unhealthy")
+            print("region ap partitioned away (chaos proxy, blackhole):")
+            print(f"  first ?region=* after the cut (ap's nodes not yet known dead): {cold:.0f} ms "
+                  f"(bound: federation_deadline 1.5 s)")
+            show("local read (us follower), ap partitioned", timings(follower, "/v1/services/api", n))
+            show("local write (us follower), ap partitioned", write_timings(follower, n // 5))
+            show("?region=eu via us follower, ap partitioned", timings(follower, "/v1/services/api?region=eu", n))
+            show("?region=* via us follower, ap partitioned", timings(follower, "/v1/services/api?region=*", n))
+            regions.heal()
         finally:
             regions.stop()
     bare, behind = hot_path_cost()
