@@ -72,7 +72,7 @@ async def _route(request: web.Request, handler, kind: str) -> web.StreamResponse
         if region not in (None, fed.own):
             raise errors.Unsupported("failover starts from this node's region: leave out region", "failover")
         return await _failover(request, handler, fed, _FAILOVER[failover])
-    if region is None or (region == fed.own and "region" not in request.rel_url.query):
+    if region is None:
         return await handler(request)  # "region" only in another key (meta.region=...)
     if region == fed.own:
         return _labelled(await handler(_without(request, "region")), fed.own)
@@ -118,11 +118,11 @@ async def _remote(request: web.Request, fed, region: str) -> web.Response:
 
 
 async def _local_json(request: web.Request, handler, fed, drop: tuple, add: tuple = ()) -> tuple[int, object, dict]:
-    """This region's answer to the read, as (status, parsed JSON, headers), errors included."""
+    """This region's answer to the read, as (status, parsed JSON, headers), a 404 included."""
     local = _without(request, "region", *drop, add=add, headers={**request.headers, "Accept": "application/json"})
     try:
         response = await handler(local)
-    except errors.ManifestError as exc:
+    except errors.NotFound as exc:  # "none here" is an answer; a bad request is the caller's error
         return exc.status, exc.body(), {}
     return response.status, json.loads(response.body), dict(response.headers)
 
@@ -144,7 +144,12 @@ async def _everywhere(request: web.Request, handler, fed) -> web.Response:
             return "not a JSON answer"
 
     tasks = [asyncio.ensure_future(ask(n)) for n in names] if fed.forwarder is not None else []
-    status, body, headers = await _local_json(request, handler, fed, ())
+    try:
+        status, body, headers = await _local_json(request, handler, fed, ())
+    except BaseException:  # a bad request (400 here): the others' answers are not wanted
+        for task in tasks:
+            task.cancel()
+        raise
     answers: dict = {fed.own: (status, body)}
     if tasks:
         done, pending = await asyncio.wait(tasks, timeout=fed.cfg.federation_deadline)

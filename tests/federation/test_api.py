@@ -126,6 +126,12 @@ async def test_failover_with_nowhere_to_go_answers_the_local_result(aiohttp_serv
     assert resp.status == 404 and resp.headers["X-Manifest-Failover-Tried"] == "us,eu"
     bad = await us.get("/v1/services?failover=true")
     assert bad.status == 400 and (await bad.json())["error"]["field"] == "failover"
+    for query, field in (("status=sleeping", "status"), ("region=eu", "failover"), ("failover=maybe", "failover")):
+        resp = await us.get(f"/v1/services/api?failover=true&{query}" if "failover=" not in query
+                            else f"/v1/services/api?{query}")
+        assert resp.status == 400 and (await resp.json())["error"]["field"] == field, query
+    star = await us.get("/v1/services?region=*&status=sleeping")
+    assert star.status == 400 and (await star.json())["error"]["field"] == "status"
 
 
 async def test_a_watch_follows_a_remote_region(aiohttp_server, aiohttp_client):
