@@ -14,6 +14,7 @@ from ..auth.collector import AuthCollector
 from ..auth.guard import AuthContext, guard, request_id as _request_id
 from ..auth.permissions import ROUTES, UNMATCHED as UNMATCHED_RULE
 from ..config import NodeConfig
+from ..federation.collector import FederationCollector
 from ..federation.service import Federation
 from ..metrics import Metrics
 from . import batch, codec, federated, graph, handlers, internal, lifecycle, membership, openapi, snapshot, tokens, ui, watch
@@ -172,6 +173,8 @@ def create_app(store, cfg: NodeConfig, metrics=None, manage_store: bool = True) 
     app[AUTH] = auth = AuthContext(cfg, store.auth_view)
     auth.refused = metrics.refused
     metrics.registry.register(AuthCollector(auth))
+    if fed.on:
+        metrics.registry.register(FederationCollector(fed))
     r = app.router
     for method, path, handler in _routes():
         rule = ROUTES.get((method, path))

@@ -38,6 +38,11 @@ class Forwarder:
                  timeout: float, deadline: float):
         self.directory, self.session, self.headers = directory, session, headers
         self.timeout, self.deadline = timeout, deadline
+        self.counts: dict[tuple[str, str], int] = {}  # (region, ok|retried|unavailable) -> reads
+
+    def _count(self, region: str, outcome: str) -> None:
+        key = (region, outcome)
+        self.counts[key] = self.counts.get(key, 0) + 1
 
     def url(self, base: str, path: str, query) -> URL:
         return URL(base + path, encoded=True).with_query(query)
@@ -49,6 +54,7 @@ class Forwarder:
         ``path`` is already percent-encoded; ``extra``: seconds the remote may hold the read (``wait``)."""
         nodes = self.directory.get(region).candidates()
         if not nodes:
+            self._count(region, "unavailable")
             raise RegionUnavailable(f"no node of region {region!r} is reachable (all failed recently; "
                                     "see /v1/cluster regions)", "region")
         end = time.monotonic() + (self.deadline if deadline is None else deadline) + extra
@@ -67,13 +73,17 @@ class Forwarder:
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
                 node.failed(type(exc).__name__)
                 errors.append(f"{node.url}: {type(exc).__name__}")
+                self._count(region, "retried")
                 continue
             if status >= 500:
                 node.failed(f"HTTP {status}")
                 errors.append(f"{node.url}: HTTP {status}")
+                self._count(region, "retried")
                 continue
             if node.healthy is False or node.failures:
                 node.failures, node.open_until, node.healthy = 0, 0.0, True
+            self._count(region, "ok")
             return Answer(status, {k: got[k] for k in PASSED_BACK if k in got}, body, region, node.url)
+        self._count(region, "unavailable")
         raise RegionUnavailable(f"no node of region {region!r} answered within the deadline ("
                                 + ("; ".join(errors) or "deadline passed") + ")", "region")

@@ -228,3 +228,17 @@ async def test_a_metadata_filter_named_region_stays_a_local_read(aiohttp_server,
     resp = await us.get("/v1/services?meta.region=eu")
     assert resp.status == 200 and [r["id"] for r in (await resp.json())["instances"]] == ["us-1"]
     assert "X-Manifest-Region" not in resp.headers
+
+
+async def test_metrics_show_each_region_and_the_reads_sent_there(aiohttp_server, aiohttp_client):
+    us, _ = await setup(aiohttp_server, aiohttp_client)
+    await eventually_async(lambda: regions_of(us), lambda r: r["eu"]["healthy"] and r["ap"]["healthy"] is False)
+    assert (await us.get("/v1/services?region=eu")).status == 200
+    assert (await us.get("/v1/services?region=ap")).status == 503
+    text = await (await us.get("/metrics")).text()
+    for line in ('manifest_federation_region_up{region="eu"} 1.0', 'manifest_federation_region_up{region="ap"} 0.0',
+                 'manifest_federation_reads_total{outcome="ok",region="eu"} 1.0',
+                 'manifest_federation_reads_total{outcome="unavailable",region="ap"} 1.0',
+                 'manifest_federation_nodes_healthy{region="eu"} 1.0'):
+        assert line in text, line
+    assert 'manifest_federation_region_rtt_seconds{region="eu"}' in text
