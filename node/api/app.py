@@ -216,6 +216,7 @@ def create_app(store, cfg: NodeConfig, metrics=None, manage_store: bool = True) 
         hub.close()  # before aiohttp waits for in-flight requests to finish
 
     app.on_shutdown.append(end_streams)
+    app.on_shutdown.append(fed.end_streams)
     app.cleanup_ctx.append(lifecycle)
     app.cleanup_ctx.append(fed.context)
     return app

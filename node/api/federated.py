@@ -216,8 +216,16 @@ async def _remote_watch(request: web.Request, fed, region: str) -> web.StreamRes
 async def _follow(request: web.Request, fed, region: str, since: int | None, name: str | None):
     query = [("region", region)] + ([("name", name)] if name else [])
     remote = fed.watch(region, query, since, _headers(request))
+    try:
+        return await _relay(request, remote, region)
+    finally:
+        remote.close()
+        fed.watches.discard(remote)
+
+
+async def _relay(request: web.Request, remote, region: str) -> web.StreamResponse:
     first = await remote.first()
-    if first.status != 200:
+    if first.status != 200:  # the region's refusal (a bad since, 401 ...): passed back as it is
         body = await first.read()
         first.release()
         return web.Response(status=first.status, body=body, headers={"Content-Type": first.content_type,
@@ -233,8 +241,6 @@ async def _follow(request: web.Request, fed, region: str, since: int | None, nam
             await resp.write(frame)
     except (ConnectionResetError, asyncio.CancelledError):
         pass  # the watcher went away, or this node is shutting down
-    finally:
-        remote.close()
     return resp
 
 

@@ -50,6 +50,7 @@ class Federation:
         self.session: aiohttp.ClientSession | None = None
         self.forwarder: Forwarder | None = None
         self.prober: Prober | None = None
+        self.watches: set[RemoteWatch] = set()  # followed remote streams, ended at shutdown
 
     @property
     def on(self) -> bool:
@@ -58,8 +59,15 @@ class Federation:
     def watch(self, region: str, query: list[tuple[str, str]], since: int | None,
               headers: dict[str, str]) -> RemoteWatch:
         idle = max(3 * self.cfg.watch_keepalive, 10.0)  # the remote's keep-alives stopped arriving
-        return RemoteWatch(self.directory, self.session, {**self.headers, **headers}, region, query, since,
-                           self.cfg.federation_timeout, idle)
+        remote = RemoteWatch(self.directory, self.session, {**self.headers, **headers}, region, query, since,
+                             self.cfg.federation_timeout, idle)
+        self.watches.add(remote)
+        return remote
+
+    async def end_streams(self, app) -> None:
+        """on_shutdown: end the followed remote streams, as the local ones end, so shutdown does not wait."""
+        for remote in list(self.watches):
+            remote.close()
 
     async def context(self, app):
         if not self.on:

@@ -28,6 +28,7 @@ class RemoteWatch:
         self.resp: aiohttp.ClientResponse | None = None
         self.node = None  # the RemoteNode streaming now
         self.reconnects = 0
+        self.stopped = False  # this node is shutting down: no reconnection
 
     async def connect(self) -> aiohttp.ClientResponse | None:
         """A stream from the best node that gives one; None when none does (a 4xx answer is returned)."""
@@ -58,7 +59,7 @@ class RemoteWatch:
     async def frames(self):
         """Whole SSE frames, reconnecting to another node (from the last id) until cancelled."""
         backoff = 0.2
-        while True:
+        while not self.stopped:
             resp = self.resp or await self.connect()
             if resp is None:
                 await asyncio.sleep(backoff)
@@ -88,6 +89,7 @@ class RemoteWatch:
             self.reconnects += 1
 
     def close(self) -> None:
+        self.stopped = True
         if self.resp is not None:
             self.resp.close()
             self.resp = None

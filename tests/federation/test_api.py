@@ -6,6 +6,7 @@ local region's app federates with them over HTTP, as a node does.
 
 import asyncio
 
+from manifest_node.api.keys import FEDERATION
 from tests.federation.regions import TOKEN, instance, region, register, url
 from tests.support.cluster import free_port
 from tests.support.eventually import eventually
@@ -242,3 +243,16 @@ async def test_metrics_show_each_region_and_the_reads_sent_there(aiohttp_server,
                  'manifest_federation_nodes_healthy{region="eu"} 1.0'):
         assert line in text, line
     assert 'manifest_federation_region_rtt_seconds{region="eu"}' in text
+
+
+async def test_shutdown_ends_followed_remote_watches_at_once(aiohttp_server, aiohttp_client):
+    eu, _ = await region(aiohttp_server, "eu")
+    us_server, _ = await region(aiohttp_server, "us", [f"eu={url(eu)}"])
+    us = await aiohttp_client(us_server)
+    resp = await us.get("/v1/watch?region=eu")
+    assert resp.status == 200
+    started = asyncio.get_running_loop().time()
+    await us_server.close()  # aiohttp would wait up to its shutdown timeout (60 s) for a stream still open
+    assert asyncio.get_running_loop().time() - started < 5.0
+    assert not us_server.app[FEDERATION].watches
+    resp.close()
