@@ -1,12 +1,16 @@
 """Three federated 3-node clusters on loopback (nine node processes), one region partitioned away and back.
 
 What issue 18 asks of a real run: reads of another region and of all of
-them, forwarding that fails over when a remote node dies, a partitioned
+them, forwarding that fails over when a remote node dies, a remote watch
+that outlives the death of the node it streams from, a partitioned
 region that never blocks local reads or writes, shows as unhealthy, is
 listed as unavailable in ``?region=*`` and is skipped by the failover
 policy, and full recovery once the partition heals.
 """
 
+import http.client
+import json
+import threading
 import time
 
 import pytest
@@ -19,6 +23,51 @@ pytestmark = pytest.mark.cluster
 
 def record(name: str, iid: str) -> dict:
     return {"name": name, "id": iid, "address": "127.0.0.1", "port": 80, "ttl": 60}
+
+
+class RemoteWatch(threading.Thread):
+    """One watch stream from ``node`` (never reconnected here: the node must keep it whole)."""
+
+    def __init__(self, node, path: str):
+        super().__init__(daemon=True)
+        self.conn = http.client.HTTPConnection("127.0.0.1", node.api_port, timeout=60)
+        self.conn.request("GET", path, headers={"Authorization": f"Bearer {node.token}"})
+        self.resp = self.conn.getresponse()
+        self.events: list[tuple[int, str, str]] = []  # (id, event, instance id)
+        self.ended = False
+
+    def run(self) -> None:
+        current: dict = {}
+        try:
+            while True:
+                line = self.resp.fp.readline()
+                if not line:
+                    break
+                line = line.decode().rstrip("\n")
+                if line == "" and "data" in current:
+                    data = json.loads(current["data"])
+                    self.events.append((int(current["id"]), current["event"], data.get("id", "")))
+                    current = {}
+                elif line and not line.startswith(":"):
+                    key, _, value = line.partition(": ")
+                    current[key] = value
+        except (OSError, AttributeError, ValueError):  # closed by close() while reading
+            pass
+        self.ended = True
+
+    def ids(self) -> list[str]:
+        return [iid for _, kind, iid in self.events if kind == "registered"]
+
+    def close(self) -> None:
+        if self.conn.sock is not None:
+            self.conn.sock.shutdown(2)  # the reader sees the end, then the connection is closed
+        self.join(5)
+        self.conn.close()
+
+
+def watch_streams(node) -> float:
+    text = node.get("/metrics").raw.decode()
+    return float(next(line.split()[1] for line in text.splitlines() if line.startswith("manifest_watch_streams ")))
 
 
 def regions_of(node) -> dict:
@@ -66,6 +115,21 @@ def test_three_regions_partition_failover_and_recovery(regions):
     after = entry.get("/v1/services/api?region=eu")
     assert after.status == 200 and [r["id"] for r in after.body["instances"]] == ["api-eu"]
     assert after.headers["x-manifest-region-node"] != served_by
+    eu.restart(victim)
+    eu.wait_ready(45, nodes=[victim])
+
+    # A watch of eu, through us, outlives the death of the eu node it streams from.
+    watch = RemoteWatch(entry, "/v1/watch?region=eu&name=api&since=0")
+    assert watch.resp.status == 200 and watch.resp.getheader("X-Manifest-Region") == "eu"
+    watch.start()
+    wait_until(lambda: watch.ids() == ["api-eu"], 10, what="the watch's first event")
+    streaming = wait_until(lambda: [n for n in eu.alive() if watch_streams(n) >= 1], 10, what="the eu stream")[0]
+    streaming.kill()
+    assert eu.leader(20).call("POST", "/v1/services", record("api", "api-eu-2")).status == 201
+    wait_until(lambda: watch.ids() == ["api-eu", "api-eu-2"], 15, what="the event after the node's death")
+    ids = [i for i, _, _ in watch.events]
+    assert ids == sorted(set(ids)) and not watch.ended, watch.events  # one stream: in order, none twice
+    watch.close()
 
     # ap partitioned away.
     regions.partition()
@@ -97,5 +161,5 @@ def test_three_regions_partition_failover_and_recovery(regions):
     wait_until(lambda: regions_of(entry)["ap"]["healthy"], 20, what="ap healthy again")
     wait_until(lambda: remote_ids("/v1/services/api?region=ap") == ["api-ap", "api-ap-2"], 10, what="ap read")
     healed = entry.get("/v1/services/api?region=*")
-    assert healed.body["unavailable"] == [] and len(healed.body["instances"]) == 5
+    assert healed.body["unavailable"] == [] and len(healed.body["instances"]) == 6
     assert entry.get("/v1/services/pay?failover=true").body["region"] == "ap"
