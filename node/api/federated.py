@@ -225,6 +225,10 @@ async def _follow(request: web.Request, fed, region: str, since: int | None, nam
 
 async def _relay(request: web.Request, remote, region: str) -> web.StreamResponse:
     first = await remote.first()
+    if first.status in (401, 403):  # as forward.py: the region refused the federation token, not the caller's
+        first.release()
+        raise errors.Forbidden(f"region {region!r} refused this node's federation token (HTTP {first.status}): "
+                               "set the same federation_token in every region", "region", code="federation_refused")
     if first.status != 200:  # the region's refusal (a bad since, 401 ...): passed back as it is
         body = await first.read()
         first.release()

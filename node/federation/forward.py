@@ -5,7 +5,8 @@ Each attempt is bounded by ``federation_timeout`` and the whole read by
 that stopped answering costs a caller at most the deadline, and, once its
 nodes' circuits are open (directory.py), nothing: the read fails at once
 with 503 ``region_unavailable``. A 4xx is the region's answer, not a
-failure: it is passed back as it is.
+failure: it is passed back as it is, but for a 401 or 403, which can only
+mean the region refused the federation token (403 ``federation_refused``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
-from ..errors import RegionUnavailable
+from ..errors import Forbidden, RegionUnavailable
 from .directory import Directory
 
 # Response headers worth passing back; the remote leader is not (a client would send its writes there).
@@ -80,6 +81,12 @@ class Forwarder:
                 errors.append(f"{node.url}: HTTP {status}")
                 self._count(region, "retried")
                 continue
+            if status in (401, 403):
+                # The caller's own token was checked here; the region refused ours: the regions'
+                # federation_token settings differ. Not the caller's 401, and no other node will differ.
+                self._count(region, "refused")
+                raise Forbidden(f"region {region!r} refused this node's federation token (HTTP {status}): "
+                                "set the same federation_token in every region", "region", code="federation_refused")
             if node.healthy is False or node.failures:
                 node.failures, node.open_until, node.healthy = 0, 0.0, True
             self._count(region, "ok")

@@ -176,6 +176,12 @@ async def test_the_federation_token_reads_and_never_writes(aiohttp_server, aioht
     assert resp.status == 200 and [r["id"] for r in (await resp.json())["instances"]] == ["eu-1"]
     body = await (await us.get("/v1/cluster")).text()
     assert TOKEN not in body
+    wrong_server, _ = await region(aiohttp_server, "ap", [f"eu={url(eu_server)}"], federation_token="y" * 32)
+    wrong = await aiohttp_client(wrong_server)
+    refused = await wrong.get("/v1/services/api?region=eu")
+    err = (await refused.json())["error"]
+    assert refused.status == 403 and err["code"] == "federation_refused" and err["field"] == "region"
+    assert "y" * 32 not in err["message"]
 
 
 async def test_a_remote_watch_resumes_on_another_node_without_loss_or_duplicate(aiohttp_server, aiohttp_client):
