@@ -5,8 +5,9 @@ read, a read of region eu (``?region=eu``) entering at us's leader and at
 a follower, the ``?region=*`` fan-out, a failover read (no instance in us),
 and what the nine idle nodes cost (CPU %, RSS), which is why nine fit on
 two cores. Then region ap is partitioned away through the chaos proxy and
-local reads and writes, a read of eu and the fan-out are timed again. Also the cost of the ``?region=`` check on the local hot path,
-timed on the wrapper itself.
+local reads and writes, a read of eu and the fan-out are timed again. Also
+the cost of the ``?region=`` check on the local hot path, timed on the
+wrapper itself.
 
     .venv/bin/python -m loadtests.federation_bench [--requests 500]
 """

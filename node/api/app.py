@@ -17,7 +17,8 @@ from ..config import NodeConfig
 from ..federation.collector import FederationCollector
 from ..federation.service import Federation
 from ..metrics import Metrics
-from . import batch, codec, federated, graph, handlers, internal, lifecycle, membership, openapi, snapshot, tokens, ui, watch
+from . import (batch, codec, federated, graph, handlers, internal, lifecycle, membership, openapi, snapshot,
+               tokens, ui, watch)
 from .compat import mount as compat
 from .blocking import PARKED
 from .changes import ChangeHub

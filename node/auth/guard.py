@@ -3,10 +3,10 @@
 ``guard(handler, rule, ctx)`` returns ``handler`` itself where there is
 nothing to check (public routes; everything with auth, rate limits and the
 audit log off), so a node without them pays nothing. Otherwise the wrapper
-authenticates (a bearer token, else a verified client certificate with a
-configured role), checks the route's permission (permissions.py), takes
-from the caller's bucket, runs the handler and writes the audit line for
-writes and refusals. Handlers of scoped writes call ``scope()``.
+authenticates (another region's federation token, read-only; a bearer
+token; else a verified client certificate with a configured role), checks
+the route's permission (permissions.py), takes from the caller's bucket,
+runs the handler and writes the audit line for writes and refusals. Handlers of scoped writes call ``scope()``.
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ class FederationCollector:
         yield nodes
         reads = CounterMetricFamily("manifest_federation_reads", "Reads sent to another region, by outcome: ok "
                                     "(a node answered), retried (a node failed, the next was tried), "
-                                    "unavailable (no node answered), refused (the region refused the federation token)", labels=["region", "outcome"])
+                                    "unavailable (no node answered), refused (the region refused the "
+                                    "federation token)", labels=["region", "outcome"])
         forwarder = self._fed.forwarder
         for (region, outcome), n in sorted((forwarder.counts if forwarder else {}).items()):
             reads.add_metric([region, outcome], n)
