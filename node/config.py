@@ -345,30 +345,18 @@ class NodeConfig:
 
     def _validate_federation(self) -> None:
         try:
-            regions = self.federation_regions
-            self.failover_policy()
+            fed_settings.validate(self, MIN_SECRET_BYTES)
         except SettingError as exc:
             raise ConfigError(exc.field, str(exc).partition(": ")[2]) from None
-        if self.federation_token is not None and len(self.federation_token.encode()) < MIN_SECRET_BYTES:
-            raise ConfigError("federation_token", f"must be at least {MIN_SECRET_BYTES} bytes")
-        remote = [u for urls in regions.values() for u in urls if not fed_settings.is_loopback_url(u)]
-        if remote and self.federation_token is None:
-            raise ConfigError("federation_token", f"required because federate lists {remote[0]}, which is not "
-                              "loopback (set MANIFEST_FEDERATION_TOKEN or --federation-token-file)")
-        if self.federation_deadline < self.federation_timeout:
-            raise ConfigError("federation_deadline", "must be >= federation_timeout")
 
     @property
     def federation_regions(self) -> dict[str, tuple[str, ...]]:
         """The other regions and their nodes' API URLs (``federate``, parsed)."""
-        fed_settings.check_region(self.region)
-        return fed_settings.federate(self.federate, self.region)
+        return fed_settings.federate(self.federate, fed_settings.check_region(self.region))
 
     def failover_policy(self) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
-        """(the default failover list, per-service lists), regions checked against those known."""
-        known = {self.region, *self.federation_regions}
-        return (fed_settings.failover_list(self.failover, known),
-                fed_settings.failover_services(self.failover_service, known))
+        """(the default failover list, per-service lists): node/federation/settings.py."""
+        return fed_settings.policy(self.region, self.federation_regions, self.failover, self.failover_service)
 
     def _validate_security(self) -> None:
         # Like the cluster secret, a bad token is reported by its length, never quoted.

@@ -117,6 +117,27 @@ def failover_services(entries, known) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def policy(own: str, regions, failover, failover_service) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """(the default failover list, per-service lists), every region checked against those known."""
+    known = {own, *regions}
+    return failover_list(failover, known), failover_services(failover_service, known)
+
+
+def validate(cfg, min_token_bytes: int) -> None:
+    """The federation settings of a NodeConfig (duck-typed: this module imports nothing of the node)."""
+    regions = cfg.federation_regions
+    cfg.failover_policy()
+    token = cfg.federation_token
+    if token is not None and len(token.encode()) < min_token_bytes:  # reported by its length, never quoted
+        raise SettingError("federation_token", f"must be at least {min_token_bytes} bytes")
+    remote = [u for urls in regions.values() for u in urls if not is_loopback_url(u)]
+    if remote and token is None:
+        raise SettingError("federation_token", f"required because federate lists {remote[0]}, which is not "
+                           "loopback (set MANIFEST_FEDERATION_TOKEN or --federation-token-file)")
+    if cfg.federation_deadline < cfg.federation_timeout:
+        raise SettingError("federation_deadline", "must be >= federation_timeout")
+
+
 # The names other regions' nodes see (CONTRACT-ADDITIONS.md).
 TOKEN_HEADER = "X-Manifest-Federation-Token"  # the shared federation token: read-only access
 FROM_HEADER = "X-Manifest-Federated-From"  # the asking region: a forwarded read is never forwarded again
