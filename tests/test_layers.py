@@ -103,3 +103,12 @@ def test_the_prober_reaches_the_node_through_the_store_protocol_only():
     for module, targets in graph.items():
         if module.startswith("manifest_node.checks"):
             assert not any(t.startswith(("manifest_node.consensus", "manifest_node.api")) for t in targets), module
+
+
+def test_federation_reaches_other_regions_over_http_only():
+    for module, targets in imports("manifest_node").items():
+        if module.startswith("manifest_node.federation"):
+            assert not any(t.startswith(("manifest_node.consensus", "manifest_node.api", "manifest_node.fsm"))
+                           for t in targets), (module, targets)
+    settings = imports("manifest_node")["manifest_node.federation.settings"]
+    assert settings == set(), settings  # config.py imports it: it must stay pure
