@@ -110,3 +110,12 @@ def test_the_xds_server_reaches_the_node_through_the_store_protocol_only():
         if module.startswith("manifest_node.mesh"):
             assert all(t.startswith(("manifest_node.mesh", "manifest_node.fsm", "manifest_node.config",
                                      "manifest_node.errors")) for t in targets), (module, targets)
+
+
+def test_federation_reaches_other_regions_over_http_only():
+    for module, targets in imports("manifest_node").items():
+        if module.startswith("manifest_node.federation"):
+            assert not any(t.startswith(("manifest_node.consensus", "manifest_node.api", "manifest_node.fsm"))
+                           for t in targets), (module, targets)
+    settings = imports("manifest_node")["manifest_node.federation.settings"]
+    assert settings == set(), settings  # config.py imports it: it must stay pure

@@ -17,7 +17,7 @@ from ..fsm.query import run as run_query
 from ..fsm.results import Code, Failed, Written
 from ..fsm import fields as extra_fields
 from ..fsm.validation import ValidationError, check_id, check_name, check_reported_status, validate_registration
-from . import blocking, codec, params, pick
+from . import blocking, codec, federated, params, pick
 from .keys import CONFIG, METRICS, READ_HEADERS, RENDERED, STORE
 from .render_cache import ListRead, ListState, Rendered
 
@@ -288,7 +288,10 @@ async def cluster(request: web.Request) -> web.Response:
     body = {"id": store.cfg.id, "leader": st.leader_api, "term": st.term, "commit_index": st.commit,
             "applied_index": st.applied, "applied_hash": st.applied_hash, "revision": st.revision,
             "members": store.members(), "alarms": list(st.alarms),
-            "protected": store.read(protection_view)}
+            "protected": store.read(protection_view), "region": store.cfg.region}
+    regions = federated.regions_view(request.app)
+    if regions is not None:
+        body["regions"] = regions
     return _read_response(request, body, st.revision)
 
 
