@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from typing import TYPE_CHECKING
 
 import aiohttp
 
-from ..config import NodeConfig
 from ..errors import StartupError
 from .directory import Directory
 from .forward import Forwarder
@@ -21,6 +21,9 @@ from .policy import FailoverPolicy
 from .prober import Prober
 from .settings import FROM_HEADER, TOKEN_HEADER
 from .stream import RemoteWatch
+
+if TYPE_CHECKING:  # config.py validates with settings.py here: a real import would be a cycle
+    from ..config import NodeConfig
 
 
 def client_ssl(cfg: NodeConfig) -> ssl.SSLContext:
