@@ -219,6 +219,14 @@ class NodeConfig:
     protection_max: float = setting(600.0, "Seconds a service stays protected at most.", check=POSITIVE)
     tombstone_ttl: float = setting(3600.0, "Seconds a removed instance stays queryable.", check=NOT_NEGATIVE)
     max_tombstones: int = setting(10_000, "Removed instances kept for queries.", check=NOT_NEGATIVE)
+    # The GraphQL API (node/api/graphql/, docs/graphql.md): what one query may ask of a node.
+    graphql_max_depth: int = setting(10, "Deepest nesting of fields a GraphQL query may have.", check=AT_LEAST_1)
+    graphql_max_cost: int = setting(100_000, "Largest estimated cost of a GraphQL query: one per field, times "
+                                    "the size of each list it is inside (its limit, else 100).", check=AT_LEAST_1)
+    graphql_max_aliases: int = setting(30, "Aliased fields one GraphQL query may have.", check=NOT_NEGATIVE)
+    graphql_max_query_bytes: int = setting(16_384, "Longest GraphQL query text, in bytes.", check=AT_LEAST_1)
+    graphql_max_subscriptions: int = setting(100, "Operations one GraphQL WebSocket may run at once.",
+                                             check=AT_LEAST_1)
 
     def tick_options(self) -> dict:
         """The TICK command's settings (fsm/expiry.py), in the integers apply expects."""

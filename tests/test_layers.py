@@ -103,3 +103,15 @@ def test_the_prober_reaches_the_node_through_the_store_protocol_only():
     for module, targets in graph.items():
         if module.startswith("manifest_node.checks"):
             assert not any(t.startswith(("manifest_node.consensus", "manifest_node.api")) for t in targets), module
+
+
+def test_the_graphql_room_reads_through_the_api_layer_and_only_the_app_imports_it():
+    graph = imports("manifest_node")
+    allowed = ("manifest_node.api", "manifest_node.auth", "manifest_node.fsm", "manifest_node.config",
+               "manifest_node.errors")
+    for module, targets in graph.items():
+        if module.startswith("manifest_node.api.graphql"):
+            # ("manifest_node" itself: ``from ... import errors``)
+            assert all(t == "manifest_node" or t.startswith(allowed) for t in targets), (module, targets)
+        elif any(t.startswith("manifest_node.api.graphql") for t in targets):
+            assert module == "manifest_node.api.app", module

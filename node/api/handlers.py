@@ -282,14 +282,18 @@ async def live(request: web.Request) -> web.Response:
     return web.Response(body=_LIVE, content_type="application/json")
 
 
-async def cluster(request: web.Request) -> web.Response:
-    store = request.app[STORE]
+def cluster_view(store) -> dict:
+    """``GET /v1/cluster``'s body; the GraphQL ``cluster`` field reads the same."""
     st = store.status()
-    body = {"id": store.cfg.id, "leader": st.leader_api, "term": st.term, "commit_index": st.commit,
+    return {"id": store.cfg.id, "leader": st.leader_api, "term": st.term, "commit_index": st.commit,
             "applied_index": st.applied, "applied_hash": st.applied_hash, "revision": st.revision,
             "members": store.members(), "alarms": list(st.alarms),
             "protected": store.read(protection_view)}
-    return _read_response(request, body, st.revision)
+
+
+async def cluster(request: web.Request) -> web.Response:
+    body = cluster_view(request.app[STORE])
+    return _read_response(request, body, body["revision"])
 
 
 async def metrics(request: web.Request) -> web.Response:
