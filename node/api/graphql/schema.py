@@ -1,5 +1,8 @@
 """The GraphQL schema: root fields, each guarded by the permission its REST route needs.
 
+Root fields are nullable: one the caller may not read, or asks with a bad
+argument, is null with its error, and the others are answered.
+
 ``services``/``service``/``instances``/``instance``/``graph``/``impact``
 need ``services.read``, ``cluster`` needs ``cluster.view``, the ``changes``
 subscription ``services.watch`` (auth/permissions.py). ``build(cfg)`` adds
@@ -35,7 +38,7 @@ class Query:
                             description="Only this service's (GET /v1/services/{name}).")] = None,
                         status: Status = None, tag: Tags = None, version: Version = None, meta: Meta = None,
                         depends_on: DependsOn = None, limit: ListLimit = None, cursor: str | None = None,
-                        include_removed: bool = False, consistency: Read = None) -> InstancePage:
+                        include_removed: bool = False, consistency: Read = None) -> InstancePage | None:
         require(info, P.READ)
         with mapped():
             query = resolvers.list_query(name, status, tag, version, meta, depends_on, limit, cursor,
@@ -49,7 +52,7 @@ class Query:
             return await resolvers.instance(info.context, name, id, consistency)
 
     @strawberry.field(description="Every service with at least one instance, by name.")
-    async def services(self, info: Info, consistency: Read = None) -> list[Service]:
+    async def services(self, info: Info, consistency: Read = None) -> list[Service] | None:
         require(info, P.READ)
         with mapped():
             graph = await resolvers.graph(info.context, consistency)
@@ -64,20 +67,20 @@ class Query:
         return None if node is None else Service.of(node)
 
     @strawberry.field(description="The dependency graph (GET /v1/graph).")
-    async def graph(self, info: Info, consistency: Read = None) -> Graph:
+    async def graph(self, info: Info, consistency: Read = None) -> Graph | None:
         require(info, P.READ)
         with mapped():
             return Graph.of(await resolvers.graph(info.context, consistency))
 
     @strawberry.field(description="What losing a service, or one of its instances, would impact "
                                   "(GET /v1/graph/impact/{name}).")
-    async def impact(self, info: Info, name: str, id: str | None = None, consistency: Read = None) -> Impact:
+    async def impact(self, info: Info, name: str, id: str | None = None, consistency: Read = None) -> Impact | None:
         require(info, P.READ)
         with mapped():
             return Impact.of(await resolvers.impact(info.context, name, id, consistency))
 
     @strawberry.field(description="Members, roles, leader, term (GET /v1/cluster).")
-    def cluster(self, info: Info) -> Cluster:
+    def cluster(self, info: Info) -> Cluster | None:
         require(info, P.CLUSTER)
         return Cluster.of(resolvers.cluster(info.context))
 

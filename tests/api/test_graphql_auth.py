@@ -1,0 +1,115 @@
+"""Tokens and roles on /v1/graphql: the route's guard, each root field's permission, the socket's handshake.
+
+The HTTP routes are in the auth matrix (tests/api/test_auth_matrix.py) like every route; here are
+what the matrix cannot say: a role missing one permission gets the other root fields, a WebSocket
+upgrade may bring its token in connection_init instead of its headers, and the rate limit.
+"""
+
+import json
+
+import pytest
+from aiohttp import WSMsgType
+
+from manifest_node.auth.permissions import P, ROLE_PERMISSIONS
+from manifest_node.api.app import create_app
+from manifest_node.config import NodeConfig
+from manifest_node.fsm import commands as C
+from tests.support.auth import BOOTSTRAP, add_token, bearer
+from tests.support.fake_store import FakeStore
+
+SECRET = "a-cluster-secret-of-32-bytes-yes"
+TRANSPORT_WS = "graphql-transport-ws"
+
+
+@pytest.fixture
+def store():
+    store = FakeStore(NodeConfig(auth=True, bootstrap_token=BOOTSTRAP, cluster_secret=SECRET, audit=False))
+    store.apply(C.register({"name": "web", "id": "w1"}))
+    return store
+
+
+@pytest.fixture
+async def client(aiohttp_client, store):
+    return await aiohttp_client(create_app(store, store.cfg))
+
+
+async def test_without_a_token_the_route_answers_401_in_our_error_shape(client):
+    resp = await client.post("/v1/graphql", json={"query": "{ cluster { id } }"})
+    assert resp.status == 401
+    assert (await resp.json())["error"]["field"] == "Authorization"
+
+
+async def test_a_role_without_one_permission_gets_the_other_root_fields(client, store, monkeypatch):
+    monkeypatch.setitem(ROLE_PERMISSIONS, "read", ROLE_PERMISSIONS["read"] - {P.CLUSTER})
+    _, token = add_token(store, "read")
+    resp = await client.post("/v1/graphql", json={"query": "{ instances { revision } cluster { id } }"},
+                             headers=bearer(token))
+    body = await resp.json()
+    assert resp.status == 200
+    assert body["data"] == {"instances": {"revision": store.fsm.revision}, "cluster": None}
+    (error,) = body["errors"]
+    assert error["path"] == ["cluster"]
+    assert error["extensions"] == {"code": "forbidden", "status": 403}
+    assert "cluster.view" in error["message"]
+
+
+async def _handshake(client, payload: dict | None, headers: dict | None = None):
+    ws = await client.ws_connect("/v1/graphql", protocols=[TRANSPORT_WS], headers=headers)
+    await ws.send_str(json.dumps({"type": "connection_init", "payload": payload or {}}))
+    return ws, await ws.receive(timeout=10)
+
+
+async def test_a_socket_takes_its_token_from_connection_init(client, store):
+    _, token = add_token(store, "read")
+    ws, msg = await _handshake(client, {"Authorization": f"Bearer {token}"})
+    assert json.loads(msg.data)["type"] == "connection_ack"
+    await ws.send_str(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": "{ instances { revision } }"}}))
+    answer = json.loads((await ws.receive(timeout=10)).data)
+    assert answer == {"id": "1", "type": "next", "payload": {"data": {"instances": {"revision": store.fsm.revision}}}}
+    await ws.close()
+
+
+async def test_a_socket_with_its_token_in_the_upgrade_headers_needs_none_in_connection_init(client, store):
+    _, token = add_token(store, "read")
+    ws, msg = await _handshake(client, None, bearer(token))
+    assert json.loads(msg.data)["type"] == "connection_ack"
+    await ws.close()
+
+
+@pytest.mark.parametrize("payload", [None, {"Authorization": "Bearer mnf1.0123456789abcdef.not-the-secret"},
+                                     {"Authorization": 5}, {"authorization": "Basic eDp5"}])
+async def test_a_socket_without_a_valid_token_is_closed_with_4401(client, payload):
+    ws, msg = await _handshake(client, payload)
+    assert msg.type == WSMsgType.CLOSE and msg.data == 4401, msg
+    assert ws.closed or (await ws.receive(timeout=10)).type in (WSMsgType.CLOSED, WSMsgType.CLOSE)
+
+
+async def test_a_socket_whose_role_may_not_read_is_closed_with_4403(client, store, monkeypatch):
+    monkeypatch.setitem(ROLE_PERMISSIONS, "read", frozenset({P.METRICS}))
+    _, token = add_token(store, "read")
+    _, msg = await _handshake(client, {"Authorization": f"Bearer {token}"})
+    assert msg.type == WSMsgType.CLOSE and msg.data == 4403, msg
+
+
+async def test_a_bad_token_in_the_upgrade_headers_is_refused_before_the_upgrade(client):
+    resp = await client.get("/v1/graphql", headers={"Authorization": "Bearer nope", "Upgrade": "websocket",
+                                                    "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                                                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert resp.status == 401
+
+
+async def test_with_auth_off_a_socket_needs_no_token(aiohttp_client):
+    store = FakeStore(NodeConfig())
+    client = await aiohttp_client(create_app(store, store.cfg))
+    ws, msg = await _handshake(client, None)
+    assert json.loads(msg.data)["type"] == "connection_ack"
+    await ws.close()
+
+
+async def test_graphql_requests_count_as_expensive_reads(aiohttp_client):
+    store = FakeStore(NodeConfig(auth=True, bootstrap_token=BOOTSTRAP, cluster_secret=SECRET, audit=False,
+                                 rate_limit=True, rate_reads=0.001, rate_reads_burst=2))
+    client = await aiohttp_client(create_app(store, store.cfg))
+    statuses = [(await client.post("/v1/graphql", json={"query": "{ cluster { id } }"},
+                                   headers=bearer(BOOTSTRAP))).status for _ in range(3)]
+    assert statuses == [200, 200, 429]
