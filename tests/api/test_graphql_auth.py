@@ -113,3 +113,13 @@ async def test_graphql_requests_count_as_expensive_reads(aiohttp_client):
     statuses = [(await client.post("/v1/graphql", json={"query": "{ cluster { id } }"},
                                    headers=bearer(BOOTSTRAP))).status for _ in range(3)]
     assert statuses == [200, 200, 429]
+
+
+async def test_a_socket_from_another_origin_is_refused_in_our_error_shape(client, store):
+    resp = await client.get("/v1/graphql", headers={"Authorization": f"Bearer {BOOTSTRAP}", "Upgrade": "websocket",
+                                                    "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                                                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                                                    "Sec-WebSocket-Protocol": TRANSPORT_WS,
+                                                    "Origin": "https://elsewhere.example"})
+    assert resp.status == 403
+    assert (await resp.json())["error"]["field"] == "Origin"

@@ -58,6 +58,11 @@ class Sockets(GraphQLView):
         self.open.add(ws)
         return ws
 
+    async def reject_websocket(self, request: web.Request):
+        # strawberry refuses a handshake from another origin (a page there would act with the
+        # user's cookies); in our error shape, like every refusal.
+        raise errors.Forbidden("a WebSocket from another origin is refused", "Origin")
+
     async def on_ws_connect(self, context: Context):
         if context.principal is not None:
             return None  # the upgrade request's own token, already checked by the guard
