@@ -123,3 +123,29 @@ async def test_a_socket_from_another_origin_is_refused_in_our_error_shape(client
                                                     "Origin": "https://elsewhere.example"})
     assert resp.status == 403
     assert (await resp.json())["error"]["field"] == "Origin"
+
+
+@pytest.mark.parametrize("message", ['{"type": "subscribe", "id": "1", "payload": {"query": 5}}', "not json",
+                                     '{"type": "nothing"}', '[1, 2]',
+                                     '{"type": "subscribe", "id": "1", "payload": {"query": "{"}}'])
+async def test_a_malformed_socket_message_closes_that_socket_and_nothing_else(client, store, message):
+    ws, msg = await _handshake(client, {"Authorization": f"Bearer {BOOTSTRAP}"})
+    assert json.loads(msg.data)["type"] == "connection_ack"
+    await ws.send_str(message)
+    closing = await ws.receive(timeout=10)
+    assert closing.type == WSMsgType.CLOSE and 4400 <= closing.data < 4500, closing
+    resp = await client.post("/v1/graphql", json={"query": "{ cluster { id } }"}, headers=bearer(BOOTSTRAP))
+    assert resp.status == 200
+
+
+async def test_a_socket_query_past_the_byte_limit_is_refused_for_that_operation_alone(aiohttp_client):
+    store = FakeStore(NodeConfig(graphql_max_query_bytes=64))
+    client = await aiohttp_client(create_app(store, store.cfg))
+    ws, _ = await _handshake(client, None)
+    await ws.send_str(json.dumps({"id": "1", "type": "subscribe",
+                                  "payload": {"query": "{ cluster { id } }" + " " * 64}}))
+    refused = json.loads((await ws.receive(timeout=10)).data)
+    assert refused["type"] == "error" and refused["payload"][0]["extensions"]["limit"] == "graphql_max_query_bytes"
+    await ws.send_str(json.dumps({"id": "2", "type": "subscribe", "payload": {"query": "{ cluster { id } }"}}))
+    assert json.loads((await ws.receive(timeout=10)).data)["payload"] == {"data": {"cluster": {"id": "n1"}}}
+    await ws.close()

@@ -154,3 +154,32 @@ async def test_the_answer_is_graphql_response_json_when_the_client_accepts_it(cl
     assert resp.headers["Content-Type"] == "application/graphql-response+json"
     resp = await client.post("/v1/graphql", json={"query": "{ cluster { id } }"})
     assert resp.headers["Content-Type"] == "application/json"
+
+
+async def test_a_resolver_bug_is_masked_for_the_client_and_logged_with_its_traceback(client, seeded, monkeypatch,
+                                                                                    caplog):
+    from manifest_node.api.graphql import resolvers
+
+    def broken(ctx):
+        raise RuntimeError("secret detail of a bug")
+
+    monkeypatch.setattr(resolvers, "cluster", broken)
+    body = await gq(client, "{ cluster { id } instances { revision } }")
+    (error,) = body["errors"]
+    assert error["path"] == ["cluster"] and error["extensions"] == {"code": "internal", "status": 500}
+    assert "secret" not in error["message"]
+    assert body["data"]["instances"]["revision"] == seeded.fsm.revision
+    assert any("secret detail of a bug" in (r.exc_text or "") or r.exc_info for r in caplog.records
+               if r.name == "manifest.api.graphql")
+
+
+async def test_a_bug_in_measuring_a_query_is_a_500_not_the_clients_mistake(client, seeded, monkeypatch):
+    from manifest_node.api.graphql import limits
+
+    def broken(self, *args):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(limits._Measurer, "selections", broken)
+    resp = await client.post("/v1/graphql", json={"query": "{ cluster { term } }  # not cached"})
+    assert resp.status == 500
+    assert (await resp.json())["error"]["code"] == "internal"

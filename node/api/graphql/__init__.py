@@ -8,5 +8,6 @@
     subscriptions.py the ``changes`` stream, from the watch history and ChangeHub
     limits.py        depth, cost and alias limits, checked before a query runs
     view.py          GraphQL over HTTP (POST, GET)
-    sockets.py       GraphQL over WebSocket (graphql-transport-ws, graphql-ws)
+    sockets.py       GraphQL over WebSocket (graphql-transport-ws, graphql-ws), the token in connection_init
+    protocols.py     strawberry's protocol handlers, with client messages checked first
 """

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, MaskErrors, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import AddValidationRules, MaskErrors, MaxTokensLimiter, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
@@ -28,7 +28,7 @@ from .services import DependsOn, Graph, Impact, ListLimit, Meta, Read, Service, 
 from .types import REVISION, ChangeEvent, Cluster, Instance, InstancePage, Revision
 
 log = logging.getLogger("manifest.api.graphql")
-_CACHED = 256  # distinct query texts whose parse and validation are kept
+_CACHED = 256  # distinct documents whose validation is kept
 
 
 
@@ -142,11 +142,12 @@ def build(max_depth: int, max_cost: int, max_aliases: int, max_query_bytes: int)
     rule = limits.rule(max_depth, max_cost, max_aliases)
     # Parsing stops past as many tokens as the query may have bytes: a WebSocket's query, which
     # view.py's byte check does not see, is bounded in parse work too.
-    # Parsed and validated documents are kept (LRU, per query text): clients send the same few
-    # queries again and again, and validation is most of a small query's cost.
+    # Validations are kept (LRU, per document): clients send the same few queries again and again,
+    # and validation is most of a small query's cost. Not strawberry's ParserCache: with it, a
+    # syntax error in a WebSocket subscription escapes the protocol handler instead of closing 4400.
     return _Schema(query=Query, subscription=Subscription, config=StrawberryConfig(scalar_map={Revision: REVISION}),
                    extensions=[lambda: MaxTokensLimiter(max_query_bytes), lambda: AddValidationRules([rule]),
-                               lambda: ParserCache(maxsize=_CACHED), lambda: ValidationCache(maxsize=_CACHED),
+                               lambda: ValidationCache(maxsize=_CACHED),
                                _Masked])
 
 

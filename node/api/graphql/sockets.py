@@ -24,12 +24,16 @@ from ...auth.permissions import P, allows
 from ...auth.tokens import credentials
 from ..keys import AUTH
 from .context import Context
+from .protocols import LegacyWS, TransportWS
 
 # The request's WebSocketResponse: on_ws_connect closes it with our code, shutdown closes them all.
 _SOCKET = web.RequestKey("graphql_socket", web.WebSocketResponse)
 
 
 class Sockets(GraphQLView):
+    graphql_transport_ws_handler_class = TransportWS
+    graphql_ws_handler_class = LegacyWS
+
     def __init__(self, schema, cfg):
         super().__init__(schema, graphql_ide=None, allow_queries_via_get=False,
                          keep_alive=True, keep_alive_interval=cfg.watch_keepalive,
@@ -37,6 +41,7 @@ class Sockets(GraphQLView):
                          connection_init_wait_timeout=timedelta(seconds=cfg.body_timeout),
                          max_subscriptions_per_connection=cfg.graphql_max_subscriptions)
         self.max_message = cfg.max_body
+        self.max_query_bytes = cfg.graphql_max_query_bytes
         self.open: set[web.WebSocketResponse] = set()
 
     def is_upgrade(self, request: web.Request) -> bool:
