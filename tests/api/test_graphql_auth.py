@@ -149,3 +149,11 @@ async def test_a_socket_query_past_the_byte_limit_is_refused_for_that_operation_
     await ws.send_str(json.dumps({"id": "2", "type": "subscribe", "payload": {"query": "{ cluster { id } }"}}))
     assert json.loads((await ws.receive(timeout=10)).data)["payload"] == {"data": {"cluster": {"id": "n1"}}}
     await ws.close()
+
+
+async def test_an_upgrade_header_without_a_websocket_handshake_gets_no_answer_without_a_token(client):
+    # The guard lets a bare upgrade through for connection_init; one that is no handshake runs nothing.
+    resp = await client.get("/v1/graphql", params={"query": "{ instances { revision } }"},
+                            headers={"Upgrade": "websocket"})
+    assert resp.status == 400
+    assert (await resp.json())["error"]["field"] == "Upgrade"

@@ -44,9 +44,6 @@ class Sockets(GraphQLView):
         self.max_query_bytes = cfg.graphql_max_query_bytes
         self.open: set[web.WebSocketResponse] = set()
 
-    def is_upgrade(self, request: web.Request) -> bool:
-        return request.headers.get("Upgrade", "").lower() == "websocket"
-
     async def serve(self, request: web.Request, context: Context) -> web.StreamResponse:
         try:
             return await self.run(request, context=context)

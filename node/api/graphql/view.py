@@ -88,15 +88,21 @@ def context_for(request: web.Request) -> Context:
 
 async def serve(request: web.Request) -> web.StreamResponse:
     endpoint = request.app[ENDPOINT]
-    if request.method == "GET" and endpoint.sockets.is_upgrade(request):
-        return await endpoint.sockets.serve(request, context_for(request))
+    ctx = context_for(request)
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        if not endpoint.sockets.is_websocket_request(request):
+            raise errors.InvalidInput("not a WebSocket upgrade this node can accept: GET with Connection: "
+                                      "Upgrade, Sec-WebSocket-Key and -Version 13", "Upgrade")
+        return await endpoint.sockets.serve(request, ctx)
+    if ctx.principal is None:  # the guard lets only socket upgrades through without a token
+        raise errors.Unauthorized("this request needs Authorization: Bearer <token>", "Authorization")
     cfg = request.app[CONFIG]
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         body = _from_query_string(request)
     else:
         body = _from_body(await codec.read_body(request, cfg.max_body, cfg.body_timeout))
     index = request.app[STORE].revision()
-    errs, data = await _execute(endpoint.schema, cfg, body, context_for(request))
+    errs, data = await _execute(endpoint.schema, cfg, body, ctx)
     accept = request.headers.get("Accept", "")
     ctype = GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in accept else codec.JSON
     out: dict = {} if data is _REFUSED else {"data": data}
