@@ -173,3 +173,12 @@ async def test_no_body_makes_a_5xx(client, body):
     resp = await client.post("/v1/graphql", data=body, headers={"Content-Type": "application/json"})
     assert resp.status < 500, (body, await resp.text())
     assert isinstance(await resp.json(), dict)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(params=st.dictionaries(st.sampled_from(["query", "variables", "operationName", "extensions", "other"]),
+                              st.one_of(_QUERY_TEXT, _JSON.map(json.dumps), st.text(max_size=30)), max_size=4))
+async def test_no_query_string_makes_a_5xx(client, params):
+    resp = await client.get("/v1/graphql", params=params)
+    assert resp.status < 500, (params, await resp.text())
+    assert isinstance(await resp.json(), dict)

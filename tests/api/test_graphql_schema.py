@@ -5,7 +5,7 @@ import sys
 
 from graphql import build_schema
 
-from manifest_node.api.graphql.schema import SDL
+from manifest_node.api.graphql.schema import sdl
 from scripts import graphql_schema
 
 
@@ -21,7 +21,7 @@ def test_the_check_mode_agrees():
 
 
 def test_the_printed_schema_is_valid_sdl_with_the_documented_roots():
-    schema = build_schema(SDL)
+    schema = build_schema(sdl())
     assert set(schema.query_type.fields) == {"instances", "instance", "services", "service", "graph", "impact",
                                              "cluster"}
     assert set(schema.subscription_type.fields) == {"changes"}

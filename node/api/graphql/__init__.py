@@ -1,7 +1,7 @@
 """The GraphQL API at ``/v1/graphql`` (docs/graphql.md): one more view over the store Protocol.
 
     endpoint.py      ``setup(app, cfg)``: the schema with this node's limits, and its sockets
-    schema.py        root fields and their permissions; ``build(cfg)``, ``SDL``
+    schema.py        root fields and their permissions; ``build(...)``, ``sdl()``
     types.py         records, pages, cluster, change events
     services.py      services and the dependency graph: the links a query walks
     resolvers.py     the reads, through params.py and the REST handlers' own functions

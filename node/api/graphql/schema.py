@@ -5,9 +5,9 @@ argument, is null with its error, and the others are answered.
 
 ``services``/``service``/``instances``/``instance``/``graph``/``impact``
 need ``services.read``, ``cluster`` needs ``cluster.view``, the ``changes``
-subscription ``services.watch`` (auth/permissions.py). ``build(cfg)`` adds
+subscription ``services.watch`` (auth/permissions.py). ``build(...)`` adds
 the node's query limits (limits.py); the printed schema is the same for
-every node (``SDL``, committed as docs/reference/graphql.schema.graphql).
+every node (``sdl()``, committed as docs/reference/graphql.schema.graphql).
 """
 
 import logging
@@ -151,9 +151,8 @@ def build(max_depth: int, max_cost: int, max_aliases: int, max_query_bytes: int)
                                _Masked])
 
 
-def _defaults() -> strawberry.Schema:
+def sdl() -> str:
+    """The schema as SDL: the same for every node, whatever its limits (docs/reference/graphql.schema.graphql)."""
     cfg = NodeConfig()
-    return build(cfg.graphql_max_depth, cfg.graphql_max_cost, cfg.graphql_max_aliases, cfg.graphql_max_query_bytes)
-
-
-SDL = _defaults().as_str() + "\n"
+    schema = build(cfg.graphql_max_depth, cfg.graphql_max_cost, cfg.graphql_max_aliases, cfg.graphql_max_query_bytes)
+    return schema.as_str() + "\n"
