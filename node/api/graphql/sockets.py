@@ -12,6 +12,7 @@ it ends the watch streams.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from aiohttp import WSCloseCode, web
@@ -26,6 +27,7 @@ from ..keys import AUTH
 from .context import Context
 from .protocols import LegacyWS, TransportWS
 
+_CLOSE_WAIT = 2.0  # seconds a close waits for the client's close frame (shutdown closes every socket)
 # The request's WebSocketResponse: on_ws_connect closes it with our code, shutdown closes them all.
 _SOCKET = web.RequestKey("graphql_socket", web.WebSocketResponse)
 
@@ -54,7 +56,8 @@ class Sockets(GraphQLView):
 
     async def create_websocket_response(self, request: web.Request, subprotocol: str | None):
         # A message is a body: bounded by max_body, as every body is.
-        ws = web.WebSocketResponse(protocols=[subprotocol] if subprotocol else [], max_msg_size=self.max_message)
+        ws = web.WebSocketResponse(protocols=[subprotocol] if subprotocol else [], max_msg_size=self.max_message,
+                                   timeout=_CLOSE_WAIT)
         await ws.prepare(request)
         request[_SOCKET] = ws
         self.open.add(ws)
@@ -89,5 +92,6 @@ class Sockets(GraphQLView):
         return None
 
     async def close_all(self) -> None:
-        for ws in list(self.open):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"the node is shutting down")
+        # All at once: each close waits up to _CLOSE_WAIT for the client's answer.
+        await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"the node is shutting down")
+                               for ws in list(self.open)), return_exceptions=True)
