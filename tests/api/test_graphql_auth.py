@@ -12,9 +12,11 @@ from aiohttp import WSMsgType
 
 from manifest_node.auth.permissions import P, ROLE_PERMISSIONS
 from manifest_node.api.app import create_app
+from manifest_node.api.keys import WATCHES
 from manifest_node.config import NodeConfig
 from manifest_node.fsm import commands as C
 from tests.support.auth import BOOTSTRAP, add_token, bearer
+from tests.support.eventually import eventually
 from tests.support.fake_store import FakeStore
 
 SECRET = "a-cluster-secret-of-32-bytes-yes"
@@ -157,3 +159,53 @@ async def test_an_upgrade_header_without_a_websocket_handshake_gets_no_answer_wi
                             headers={"Upgrade": "websocket"})
     assert resp.status == 400
     assert (await resp.json())["error"]["field"] == "Upgrade"
+
+
+# ---- every caller on the socket, expectations derived from auth/permissions.py like the auth matrix ----
+CALLERS = ("none", "bad", "read", "service", "operator", "admin", "bootstrap")
+_OPERATIONS = {  # operation -> the permission its root field needs
+    "{ instances { revision } }": P.READ,
+    "{ cluster { id } }": P.CLUSTER,
+    "subscription { changes { revision } }": P.WATCH,
+}
+
+
+async def _answer(ws, op_id: str) -> dict:
+    """The first next or error message for operation ``op_id`` (a query's "complete" follows its "next")."""
+    while True:
+        message = json.loads((await ws.receive(timeout=10)).data)
+        if message.get("id") == op_id and message["type"] in ("next", "error"):
+            return message
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_socket_matrix(client, store, caller):
+    from manifest_node.auth.permissions import allows
+
+    tokens = {role: add_token(store, role, ["web*"] if role == "service" else ())[1]
+              for role in ("read", "service", "operator", "admin")}
+    tokens.update(none=None, bad="mnf1.0123456789abcdef.not-the-secret", bootstrap=BOOTSTRAP)
+    token = tokens[caller]
+    ws, msg = await _handshake(client, {"Authorization": f"Bearer {token}"} if token else None)
+    role = "admin" if caller == "bootstrap" else caller
+    if caller in ("none", "bad"):
+        assert msg.type == WSMsgType.CLOSE and msg.data == 4401
+        return
+    if not allows(role, P.READ):
+        assert msg.type == WSMsgType.CLOSE and msg.data == 4403
+        return
+    assert json.loads(msg.data)["type"] == "connection_ack"
+    for n, (query, permission) in enumerate(_OPERATIONS.items()):
+        await ws.send_str(json.dumps({"id": str(n), "type": "subscribe", "payload": {"query": query}}))
+        if query.startswith("subscription") and allows(role, permission):
+            await eventually(lambda: client.app[WATCHES].open == 1, 10, "the subscription to start")
+            store.apply(C.register({"name": "web", "id": f"w-{caller}"}))
+        answer = await _answer(ws, str(n))
+        if allows(role, permission):
+            assert answer["type"] == "next" and "errors" not in answer["payload"], (query, answer)
+        else:
+            errors = answer["payload"] if answer["type"] == "error" else answer["payload"]["errors"]
+            assert errors[0]["extensions"]["code"] == "forbidden", (query, answer)
+        if query.startswith("subscription"):
+            await ws.send_str(json.dumps({"id": str(n), "type": "complete"}))
+    await ws.close()
