@@ -204,14 +204,17 @@ class AsyncRegistry:
         version: str | None = None,
         metadata: Mapping[str, str] | None = None,
         status: str | Iterable[str] | None = "up",
+        region: str | None = None,
+        failover: bool | str = False,
     ) -> Instances:
         """Instances of ``name`` (see :meth:`Registry.discover`, including ``live``)."""
-        if self._live:
+        if self._live and not region and not failover:  # live views follow this region only
             local = local_filter(tags, version, status)
             view = await self._view(name) if local is not None else None
             if view is not None:
                 return view.select(local[0], local[1], metadata or {})
-        op = _ops.discover(self._core, name, tags=tags, version=version, metadata=metadata, status=status)
+        op = _ops.discover(self._core, name, tags=tags, version=version, metadata=metadata, status=status,
+                           region=region, failover=failover)
         return await self._run(op)
 
     async def list_instances(
@@ -224,11 +227,12 @@ class AsyncRegistry:
         metadata: Mapping[str, str] | None = None,
         depends_on: str | None = None,
         include_removed: bool = False,
+        region: str | None = None,
     ) -> Instances:
         """All instances, filtered (see :meth:`Registry.list_instances`)."""
         return await self._run(_ops.list_instances(
             self._core, service=service, status=status, tags=tags, version=version,
-            metadata=metadata, depends_on=depends_on, include_removed=include_removed,
+            metadata=metadata, depends_on=depends_on, include_removed=include_removed, region=region,
         ))
 
     async def register_many(self, instances: Sequence[Instance | Mapping[str, Any]], *,

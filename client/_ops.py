@@ -38,8 +38,9 @@ def filters(
     metadata: Mapping[str, Any] | None = None,
     depends_on: str | None = None,
     include_removed: bool = False,
+    region: str | None = None,
 ) -> tuple[tuple[str, str], ...]:
-    """The contract's list filters as query parameters."""
+    """The contract's list filters as query parameters (``region``: another region's, or ``*``)."""
     query = [("status", s) for s in _as_list(status)]
     if include_removed:
         query.append(("include", "removed"))
@@ -51,6 +52,8 @@ def filters(
         query.append(("depends_on", depends_on))
     if core.consistency:
         query.append(("consistency", core.consistency))
+    if region:
+        query.append(("region", region))
     return tuple(query)
 
 
@@ -189,9 +192,16 @@ def discover(
     version: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     status: str | Iterable[str] | None = "up",
+    region: str | None = None,
+    failover: bool | str = False,
 ) -> Op[Instances]:
-    """Instances of ``name`` matching the filters; empty when the service is unknown."""
-    query = filters(core, status=status, tags=tags, version=version, metadata=metadata)
+    """Instances of ``name`` matching the filters; empty when the service is unknown.
+
+    ``region``: another region's instances (``*``: every region's, each with ``extra["region"]``);
+    ``failover``: True (the node's policy) or ``"nearest"``: another region's when this one has none."""
+    query = filters(core, status=status, tags=tags, version=version, metadata=metadata, region=region)
+    if failover:
+        query += (("failover", "true" if failover is True else str(failover)),)
     call = Call("GET", f"/v1/services/{segment(name)}", query, accept=frozenset({404}))
     try:
         items, last = yield from _pages(call)

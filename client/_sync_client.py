@@ -217,19 +217,25 @@ class Registry:
         version: str | None = None,
         metadata: Mapping[str, str] | None = None,
         status: str | Iterable[str] | None = "up",
+        region: str | None = None,
+        failover: bool | str = False,
     ) -> Instances:
         """Instances of ``name`` (by default only ``up`` ones), filtered by the server.
 
         ``tags`` must all match; ``version`` is a range such as ``">=1.2,<2"``;
         ``metadata`` entries must match exactly; ``status=None`` returns every
-        status.  An unknown service gives an empty list.
+        status.  An unknown service gives an empty list.  ``region`` asks another
+        region (``"*"``: all, each instance with ``extra["region"]``); ``failover=True``
+        (or ``"nearest"``) lets the node answer from another region when this one has no
+        instance (docs/federation.md).
         """
-        if self._live:
+        if self._live and not region and not failover:  # live views follow this region only
             local = local_filter(tags, version, status)
             view = self._view(name) if local is not None else None
             if view is not None:
                 return view.select(local[0], local[1], metadata or {})
-        op = _ops.discover(self._core, name, tags=tags, version=version, metadata=metadata, status=status)
+        op = _ops.discover(self._core, name, tags=tags, version=version, metadata=metadata, status=status,
+                           region=region, failover=failover)
         return self._run(op)
 
     def _view(self, name: str) -> ServiceView | None:
@@ -267,11 +273,12 @@ class Registry:
         metadata: Mapping[str, str] | None = None,
         depends_on: str | None = None,
         include_removed: bool = False,
+        region: str | None = None,
     ) -> Instances:
         """All instances (every status unless ``status`` is given), following pagination."""
         return self._run(_ops.list_instances(
             self._core, service=service, status=status, tags=tags, version=version,
-            metadata=metadata, depends_on=depends_on, include_removed=include_removed,
+            metadata=metadata, depends_on=depends_on, include_removed=include_removed, region=region,
         ))
 
     def register_many(self, instances: Sequence[Instance | Mapping[str, Any]], *,

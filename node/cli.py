@@ -53,7 +53,7 @@ def _option(f: dataclasses.Field):
 def _node_options(fn):
     options = [click.option("--config", "config_file", type=click.Path(dir_okay=False), envvar="MANIFEST_CONFIG",
                             help="TOML file with any of these settings [MANIFEST_CONFIG].")]
-    options += [_option(f) for f in dataclasses.fields(config_mod.NodeConfig)]
+    options += [_option(f) for f in dataclasses.fields(config_mod.NodeConfig) if f.metadata["flag"]]
     for option in reversed(options):  # the last decorator applied is the first in --help
         fn = option(fn)
     return fn

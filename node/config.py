@@ -18,6 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .federation import settings as fed_settings
+from .federation.settings import SettingError
+
 
 MIN_SECRET_BYTES = 16  # CONTRACT.md: "at least 16 bytes"
 
@@ -77,15 +80,16 @@ def one_of(*choices: str, fold_case: bool = False) -> Check:
 
 
 def setting(default: Any, help: str, *, check: Check | None = None, metavar: str | None = None,
-            hidden: bool = False, secret: bool = False, negatable: bool = True) -> Any:
+            hidden: bool = False, secret: bool = False, negatable: bool = True, flag: bool = True) -> Any:
     """A NodeConfig field. Its flag (``--name-with-dashes``), env var (``MANIFEST_NAME``)
     and TOML key (``name``) are derived from it, so a new setting is this one
     declaration (and the row in docs/operations.md a test asks for).
 
     ``hidden``: no --help line, nor a row in docs/operations.md (test-only knobs).
-    ``secret``: kept out of repr. ``negatable``: a bool gets ``--no-name`` too."""
+    ``secret``: kept out of repr. ``negatable``: a bool gets ``--no-name`` too.
+    ``flag`` False: env and TOML only, never argv (a secret every local user could read in ps)."""
     meta = {"help": help, "check": check, "metavar": metavar, "hidden": hidden, "secret": secret,
-            "negatable": negatable}
+            "negatable": negatable, "flag": flag}
     return field(default=default, repr=not secret, metadata=meta)
 
 
@@ -219,6 +223,31 @@ class NodeConfig:
     protection_max: float = setting(600.0, "Seconds a service stays protected at most.", check=POSITIVE)
     tombstone_ttl: float = setting(3600.0, "Seconds a removed instance stays queryable.", check=NOT_NEGATIVE)
     max_tombstones: int = setting(10_000, "Removed instances kept for queries.", check=NOT_NEGATIVE)
+    # Federation across regions (issue 18): node/federation/, docs/federation.md.
+    region: str = setting("local", "This cluster's region: a DNS label; the name other regions list it under "
+                          "in their --federate.", metavar="NAME")
+    federate: tuple[str, ...] = setting((), "Another region and its nodes' API URLs, REGION=URL[,URL...]; "
+                                        "repeat per region. https:// unless loopback.", metavar="REGION=URL")
+    federation_token: str | None = setting(
+        None, "Shared token (>= 16 bytes) this node sends to other regions and accepts from them, for "
+        "read-only requests; env or TOML only (never argv), or --federation-token-file.", metavar="TOKEN",
+        secret=True, flag=False)
+    federation_token_file: str | None = setting(None, "Read the federation token from this file (or set "
+                                                "MANIFEST_FEDERATION_TOKEN; it has no flag).", metavar="FILE")
+    federation_ca: str | None = setting(None, "CA bundle verifying other regions' certificates (default: "
+                                        "--tls-peer-ca, else --tls-client-ca, else the system's).",
+                                        metavar="FILE")
+    failover: tuple[str, ...] = setting((), "Regions a discovery read with ?failover= falls back to, in "
+                                        "order, when this one has no instance (or the word nearest: by "
+                                        "round-trip time).", metavar="REGION")
+    failover_service: tuple[str, ...] = setting((), "One service's own failover list, "
+                                                "SERVICE=REGION[,REGION...]; repeat.", metavar="SVC=REGION")
+    federation_timeout: float = setting(1.0, "Seconds one attempt at another region's node may take before "
+                                        "the next node is tried.", check=SECONDS)
+    federation_deadline: float = setting(2.0, "Seconds a read of another region (or ?region=* fan-out) "
+                                         "may take in all, failover included.", check=SECONDS)
+    federation_probe_interval: float = setting(2.0, "Seconds between health probes of other regions' nodes.",
+                                               check=SECONDS)
     # The GraphQL API (node/api/graphql/, docs/graphql.md): what one query may ask of a node.
     graphql_max_depth: int = setting(10, "Deepest nesting of fields a GraphQL query may have.", check=AT_LEAST_1)
     graphql_max_cost: int = setting(100_000, "Largest estimated cost of a GraphQL query: one per field, times "
@@ -319,7 +348,23 @@ class NodeConfig:
         if self.advertise_api is not None and not _URL.fullmatch(self.advertise_api):
             raise ConfigError("advertise_api", "an http:// or https:// URL of printable ASCII, no spaces")
         self._validate_security()
+        self._validate_federation()
         return self
+
+    def _validate_federation(self) -> None:
+        try:
+            fed_settings.validate(self, MIN_SECRET_BYTES)
+        except SettingError as exc:
+            raise ConfigError(exc.field, str(exc).partition(": ")[2]) from None
+
+    @property
+    def federation_regions(self) -> dict[str, tuple[str, ...]]:
+        """The other regions and their nodes' API URLs (``federate``, parsed)."""
+        return fed_settings.federate(self.federate, fed_settings.check_region(self.region))
+
+    def failover_policy(self) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+        """(the default failover list, per-service lists): node/federation/settings.py."""
+        return fed_settings.policy(self.region, self.federation_regions, self.failover, self.failover_service)
 
     def _validate_security(self) -> None:
         # Like the cluster secret, a bad token is reported by its length, never quoted.

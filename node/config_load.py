@@ -66,6 +66,7 @@ def _number(value, kind):
 # a lower one's, however each was given.
 _SECRET_SOURCES = ("cluster_secret", "cluster_secret_file")
 _TOKEN_SOURCES = ("bootstrap_token", "bootstrap_token_file")
+_FEDERATION_SOURCES = ("federation_token", "federation_token_file")
 
 
 def load(flags: dict, env: dict | None = None, config_file: str | None = None,
@@ -91,7 +92,7 @@ def merge(flags: dict, env: dict | None = None, config_file: str | None = None,
                    if name in FIELDS and value not in (None, (), "")})
     values: dict = {}
     for layer in layers:
-        for sources in (_SECRET_SOURCES, _TOKEN_SOURCES):
+        for sources in (_SECRET_SOURCES, _TOKEN_SOURCES, _FEDERATION_SOURCES):
             given = [name for name in sources if name in layer]
             if len(given) > 1:
                 raise ConfigError(sources[1], f"give {sources[0]} or {sources[1]}, not both")
@@ -109,6 +110,8 @@ def build(values: dict) -> NodeConfig:
         values["cluster_secret"] = read_secret_file(values["cluster_secret_file"])
     if values.get("bootstrap_token_file"):
         values["bootstrap_token"] = read_secret_file(values["bootstrap_token_file"], "bootstrap_token_file")
+    if values.get("federation_token_file"):
+        values["federation_token"] = read_secret_file(values["federation_token_file"], "federation_token_file")
     return NodeConfig(**values).validate()
 
 

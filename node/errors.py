@@ -20,7 +20,8 @@
     └── Unavailable               503 retriable, with Retry-After
         ├── NoLeader              503 no leader known / election in progress
         ├── NotReady              503 node still catching up
-        └── UnknownOutcome        503 a write that may or may not have committed
+        ├── UnknownOutcome        503 a write that may or may not have committed
+        └── RegionUnavailable     503 no node of the region asked for (``?region=``) answered
 
 Rendered as ``{"error": {"code", "message", "field"?}}`` (CONTRACT.md, Errors).
 Only Unavailable is retriable; it and TooManyRequests carry Retry-After.
@@ -156,6 +157,13 @@ class NoLeader(Unavailable):
 
 class NotReady(Unavailable):
     code = "not_ready"
+
+
+class RegionUnavailable(Unavailable):
+    """A read for another region (node/federation/) found none of its nodes answering."""
+
+    code = "region_unavailable"
+    retry_after = 2
 
 
 class UnknownOutcome(Unavailable):

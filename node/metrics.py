@@ -12,7 +12,7 @@ import logging
 import time
 from bisect import bisect_left
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, GCCollector, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from .fsm.expiry import PROTECTION
@@ -66,6 +66,7 @@ class Metrics:
                                    "Services that entered mass-expiry protection", registry=self.registry)
         self.registry.register(StoreCollector(store))
         self.registry.register(ProcessMetrics())
+        GCCollector(registry=self.registry)  # python_gc_*: collections and objects found, by generation
 
     def refused(self, limit: str | None) -> None:
         """One request or connection refused by ``limit`` (the setting's name)."""

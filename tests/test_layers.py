@@ -105,6 +105,15 @@ def test_the_prober_reaches_the_node_through_the_store_protocol_only():
             assert not any(t.startswith(("manifest_node.consensus", "manifest_node.api")) for t in targets), module
 
 
+def test_federation_reaches_other_regions_over_http_only():
+    for module, targets in imports("manifest_node").items():
+        if module.startswith("manifest_node.federation"):
+            assert not any(t.startswith(("manifest_node.consensus", "manifest_node.api", "manifest_node.fsm"))
+                           for t in targets), (module, targets)
+    settings = imports("manifest_node")["manifest_node.federation.settings"]
+    assert settings == set(), settings  # config.py imports it: it must stay pure
+
+
 def test_the_graphql_room_reads_through_the_api_layer_and_only_the_app_imports_it():
     graph = imports("manifest_node")
     allowed = ("manifest_node.api", "manifest_node.auth", "manifest_node.fsm", "manifest_node.config",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import zlib
 
 from .client import Http, Stats
@@ -67,8 +68,15 @@ class Fleet:
         """The fleet in ``POST /v1/services/batch`` requests of 500 (all or nothing each)."""
         chunks = [self.base[i:i + 500] for i in range(0, len(self.base), 500)]
         for n, chunk in enumerate(chunks):
-            status, _, _, _ = await self.http.send("register_batch", "write", "POST", "/v1/services/batch",
-                                                   {"instances": [self.record(k) for k in chunk]}, node=n)
+            # A batch is an upsert, so a 503 (a node still catching up after the election) is retried
+            # as a client would, within a deadline.
+            deadline = time.monotonic() + 60
+            while True:
+                status, _, _, _ = await self.http.send("register_batch", "write", "POST", "/v1/services/batch",
+                                                       {"instances": [self.record(k) for k in chunk]}, node=n)
+                if status != 503 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
             if status not in (200, 201):
                 raise RuntimeError(f"registering the fleet: batch {n} answered {status}")
             self.acked.update(chunk)

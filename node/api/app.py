@@ -14,14 +14,17 @@ from ..auth.collector import AuthCollector
 from ..auth.guard import AuthContext, guard, request_id as _request_id
 from ..auth.permissions import ROUTES, UNMATCHED as UNMATCHED_RULE
 from ..config import NodeConfig
+from ..federation.collector import FederationCollector
+from ..federation.service import Federation
 from ..metrics import Metrics
-from . import batch, codec, graph, handlers, internal, lifecycle, membership, openapi, snapshot, tokens, ui, watch
+from . import (batch, codec, federated, graph, handlers, internal, lifecycle, membership, openapi, snapshot,
+               tokens, ui, watch)
 from .compat import mount as compat
 from .graphql import endpoint as graphql_endpoint, view as graphql
 from .blocking import PARKED
 from .changes import ChangeHub
 from .history import EventRing
-from .keys import AUTH, CHANGES, CONFIG, HISTORY, METRICS, READ_HEADERS, RENDERED, STORE, WATCHES
+from .keys import AUTH, CHANGES, CONFIG, FEDERATION, HISTORY, METRICS, READ_HEADERS, RENDERED, STORE, WATCHES
 from .parse_errors import ParseErrorLog
 from .read_headers import ReadHeaders
 from .render_cache import RenderCache
@@ -171,14 +174,19 @@ def create_app(store, cfg: NodeConfig, metrics=None, manage_store: bool = True) 
     app[METRICS] = metrics
     compat_listeners = compat.setup(app, store)
     graphql_endpoint.setup(app, cfg)
+    app[FEDERATION] = fed = Federation(cfg)
     app[AUTH] = auth = AuthContext(cfg, store.auth_view)
     auth.refused = metrics.refused
     metrics.registry.register(AuthCollector(auth))
+    if fed.on:
+        metrics.registry.register(FederationCollector(fed))
     r = app.router
     for method, path, handler in _routes():
         rule = ROUTES.get((method, path))
         if rule is None:  # deny by default: a route nobody declared a permission for never serves
             raise RuntimeError(f"{method} {path}: no permission declared in auth/permissions.py ROUTES")
+        if (method, path) in federated.ROUTES:  # ?region= (node/federation/)
+            handler = federated.wrap(handler, federated.ROUTES[method, path])
         handler = guard(handler, rule, auth)
         r.add_route(method, path, _instrument(handler, metrics, path, method))
         if method == "GET":  # aiohttp's add_get also answers HEAD; keep that, labelled HEAD
@@ -213,5 +221,7 @@ def create_app(store, cfg: NodeConfig, metrics=None, manage_store: bool = True) 
         hub.close()  # before aiohttp waits for in-flight requests to finish
 
     app.on_shutdown.append(end_streams)
+    app.on_shutdown.append(fed.end_streams)
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(fed.context)
     return app

@@ -17,7 +17,7 @@ from ..fsm.query import run as run_query
 from ..fsm.results import Code, Failed, Written
 from ..fsm import fields as extra_fields
 from ..fsm.validation import ValidationError, check_id, check_name, check_reported_status, validate_registration
-from . import blocking, codec, params, pick
+from . import blocking, codec, federated, params, pick
 from .keys import CONFIG, METRICS, READ_HEADERS, RENDERED, STORE
 from .render_cache import ListRead, ListState, Rendered
 
@@ -282,17 +282,22 @@ async def live(request: web.Request) -> web.Response:
     return web.Response(body=_LIVE, content_type="application/json")
 
 
-def cluster_view(store) -> dict:
+def cluster_view(app: web.Application) -> dict:
     """``GET /v1/cluster``'s body; the GraphQL ``cluster`` field reads the same."""
+    store = app[STORE]
     st = store.status()
-    return {"id": store.cfg.id, "leader": st.leader_api, "term": st.term, "commit_index": st.commit,
+    body = {"id": store.cfg.id, "leader": st.leader_api, "term": st.term, "commit_index": st.commit,
             "applied_index": st.applied, "applied_hash": st.applied_hash, "revision": st.revision,
             "members": store.members(), "alarms": list(st.alarms),
-            "protected": store.read(protection_view)}
+            "protected": store.read(protection_view), "region": store.cfg.region}
+    regions = federated.regions_view(app)
+    if regions is not None:
+        body["regions"] = regions
+    return body
 
 
 async def cluster(request: web.Request) -> web.Response:
-    body = cluster_view(request.app[STORE])
+    body = cluster_view(request.app)
     return _read_response(request, body, body["revision"])
 
 

@@ -114,6 +114,14 @@ _INCLUDE_Q = _query("include", {"type": "string", "enum": ["removed"]}, "append 
 _PICK_Q = _query("pick", {"type": "string", "enum": list(PICKS)}, "answer one instance chosen among those that "
                  "match (only `up` ones without `status=`); 404 no_instance when none qualifies; not with "
                  "index, wait or include")
+# Federation (docs/federation.md): another region's answer, every region's, or a fallback along the policy.
+_REGION_Q = _query("region", {"type": "string", "pattern": "^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?|[*])$"},
+                   "another region's answer (X-Manifest-Region says whose), or `*`: every region's, each record "
+                   "labelled `region`, with `regions` and `unavailable`; 503 region_unavailable when none of "
+                   "the region's nodes answers")
+_FAILOVER_Q = _query("failover", {"type": "string", "enum": ["true", "policy", "nearest"]},
+                     "when this region has no `up` instance, the first region along the failover policy that "
+                     "has one answers (`region` and `failover` in the body)")
 _IMPACT_ID_Q = _query("id", ID, "the removal of this one instance (`has_other_provider` can then be true)")
 _PATCH = {"type": "object", "maxProperties": fields.MAX_META_PATCH,
           "propertyNames": {"minLength": 1, "maxLength": model.MAX_META_KEY, "pattern": TEXT},
@@ -134,7 +142,7 @@ def _lifecycle(summary: str, props: dict) -> dict:
 # (method, path) -> operation, without security (added from auth/permissions.py).
 OPERATIONS: dict[tuple[str, str], dict] = {
     ("GET", "/v1/services/{name}"): {"summary": "Instances of one service, or one picked among them", "parameters": [
-        _NAME_P, *_READ, *_FILTERS, _INCLUDE_Q, _PICK_Q], "responses": {**_ok(
+        _NAME_P, *_READ, *_FILTERS, _INCLUDE_Q, _PICK_Q, _REGION_Q, _FAILOVER_Q], "responses": {**_ok(
             "the service's instances (404 if never registered); with `pick`, the one instance chosen",
             {"anyOf": [REF["Instances"], REF["Instance"]]})}},
     ("POST", "/v1/services"): {"summary": "Register or update one instance", "parameters": [_STRICT_Q],
@@ -145,9 +153,9 @@ OPERATIONS: dict[tuple[str, str], dict] = {
                                      "parameters": [_STRICT_Q], "requestBody": _body("BatchRegistration"),
                                      "responses": {**_ok("all updated", REF["BatchResult"]),
                                                    **_ok("some registered", REF["BatchResult"], "201")}},
-    ("GET", "/v1/services"): {"summary": "List instances", "parameters": [*_READ, *_FILTERS, _INCLUDE_Q],
+    ("GET", "/v1/services"): {"summary": "List instances", "parameters": [*_READ, *_FILTERS, _INCLUDE_Q, _REGION_Q],
                               "responses": _ok("instances", REF["Instances"])},
-    ("GET", "/v1/services/{name}/{id}"): {"summary": "One instance", "parameters": [*_INSTANCE_P, _READ[0]],
+    ("GET", "/v1/services/{name}/{id}"): {"summary": "One instance", "parameters": [*_INSTANCE_P, _READ[0], _REGION_Q],
                                           "responses": _ok("the instance", REF["Instance"])},
     ("PUT", "/v1/services/{name}/{id}/heartbeat"): {
         "summary": "Heartbeat (404: register again)", "parameters": [*_INSTANCE_P, _GEN_Q],
@@ -213,6 +221,8 @@ OPERATIONS: dict[tuple[str, str], dict] = {
     ("GET", "/v1/watch"): {"summary": "Server-Sent Events of every change after a revision", "parameters": [
         _query("since", {"type": "string", "pattern": "^[0-9]{1,18}$"}, "resume after this revision"),
         _query("name", NAME, "only this service"),
+        _query("region", {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"},
+               "follow another region's changes (ids are its revisions)"),
         {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"},
          "description": "resume after this revision (when `since` is absent)"}],
         "responses": {"200": {"description": "an endless event stream",

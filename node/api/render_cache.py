@@ -1,4 +1,4 @@
-"""Rendered instance lists, cached by (query, index, format), and parsed list requests.
+"""Rendered instance lists, the latest per (query, format), and parsed list requests.
 
 A list's content is fully determined by its query and the index it reflects
 (the service's last-change revision, or the registry revision), so a cached
@@ -51,26 +51,51 @@ class ListRead:
 
 
 class RenderCache:
-    def __init__(self, size: int = 2048, reads: int = 1024):
-        self._items: OrderedDict = OrderedDict()
-        self._size = size
+    """The latest rendering of each (query, format), least recently used first out, within a byte budget.
+
+    Keyed ``(query, view, format)`` by its callers, but only the newest view
+    of a query is kept: views only grow, so a rendering of an older one can
+    never be served again. Keeping those until a count limit pushed them out
+    held 2,048 dead lists of tens of kilobytes each, and the hour-long soak
+    saw every node's RSS climb by that much over its first half hour. The
+    budget bounds what distinct queries (filters, pages) can pin: a rendering
+    larger than half of it is served but not kept.
+    """
+
+    def __init__(self, max_bytes: int = 64 << 20, reads: int = 1024):
+        self._items: OrderedDict = OrderedDict()  # (query, format) -> (view, Rendered)
+        self._max_bytes = max_bytes
+        self.bytes = 0
         self._reads: dict = {}
         self._reads_size = reads
         self.hits = self.misses = 0
 
     def get(self, key):
-        value = self._items.get(key)
-        if value is None:
+        query, view, fmt = key
+        entry = self._items.get((query, fmt))
+        if entry is None or entry[0] != view:
             self.misses += 1
             return None
-        self._items.move_to_end(key)
+        self._items.move_to_end((query, fmt))
         self.hits += 1
-        return value
+        return entry[1]
 
     def put(self, key, value) -> None:
-        self._items[key] = value
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
+        query, view, fmt = key
+        size = _size(value)
+        old = self._items.pop((query, fmt), None)
+        if old is not None:
+            self.bytes -= _size(old[1])
+        if size > self._max_bytes // 2:
+            return
+        self._items[(query, fmt)] = (view, value)
+        self.bytes += size
+        while self.bytes > self._max_bytes:
+            _, (_, evicted) = self._items.popitem(last=False)
+            self.bytes -= _size(evicted)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def read(self, key) -> ListRead | None:
         """The ListRead of ``(service name or None, raw query string)``, if parsed before."""
@@ -81,3 +106,7 @@ class RenderCache:
             # Rare (clients repeat a few queries): starting over is cheaper than an LRU per hit.
             self._reads.clear()
         self._reads[key] = read
+
+
+def _size(rendered: Rendered) -> int:
+    return len(rendered.instances) + 64  # the tuple, the cursor and the key: small and roughly constant

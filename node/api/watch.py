@@ -32,8 +32,13 @@ KEEPALIVE = b": keep-alive\n\n"
 
 
 def _parse(request: web.Request) -> tuple[int | None, str | None]:
+    return parse_query(request)
+
+
+def parse_query(request: web.Request, allowed: set[str] = frozenset()) -> tuple[int | None, str | None]:
+    """(since, name) of a watch request; ``allowed``: more keys a caller handles itself (``region``)."""
     for key in request.query:
-        if key not in _ALLOWED:
+        if key not in _ALLOWED and key not in allowed:
             raise errors.InvalidInput(f"unknown query parameter {key!r}", key, code="unknown_field")
     name = request.query.get("name")
     if name is not None and not is_name(name):

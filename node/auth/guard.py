@@ -3,17 +3,21 @@
 ``guard(handler, rule, ctx)`` returns ``handler`` itself where there is
 nothing to check (public routes; everything with auth, rate limits and the
 audit log off), so a node without them pays nothing. Otherwise the wrapper
-authenticates (a bearer token, else a verified client certificate with a
-configured role), checks the route's permission (permissions.py), takes
-from the caller's bucket, runs the handler and writes the audit line for
-writes and refusals. Handlers of scoped writes call ``scope()``. A route
-with ``Rule.socket_auth`` lets a WebSocket upgrade without credentials
-through to its handler, which authenticates the socket's own handshake.
+authenticates (another region's federation token, read-only; a bearer
+token; else a verified client certificate with a configured role), checks
+the route's permission (permissions.py), takes from the caller's bucket,
+runs the handler and writes the audit line for writes and refusals. Handlers of scoped writes call ``scope()``.
+A route with ``Rule.socket_auth`` lets a WebSocket upgrade without
+credentials through to its handler, which authenticates the socket's own
+handshake.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import os
 import re
 import uuid
 
@@ -22,9 +26,10 @@ from aiohttp import web
 from .. import errors
 from ..config import NodeConfig, cert_role
 from ..fsm import commands
+from ..federation.settings import TOKEN_HEADER as FEDERATION_HEADER
 from ..fsm.tokens import matches
 from .audit import AuditLog
-from .permissions import EXPENSIVE, P, Rule, SCOPED_ROLES, WRITE, allows
+from .permissions import EXPENSIVE, FEDERATION_ROLE, P, Rule, SCOPED_ROLES, WRITE, allows
 from .ratelimit import Limiter
 from .tokens import ANONYMOUS, Principal, Verifier, credentials
 
@@ -32,6 +37,7 @@ PRINCIPAL = web.RequestKey("principal", Principal)  # who a request acts as
 TARGET = web.RequestKey("target", tuple)  # (service, instance) a handler wrote, for the audit line
 REQUEST_ID = "X-Request-ID"
 _ID = web.RequestKey("request_id", str)
+FEDERATION = Principal("federation", FEDERATION_ROLE)  # another region's node, by the shared token
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _ASKED = {None: "Authorization: Bearer <token>", "consul": "X-Consul-Token: <token> (or Authorization: Bearer)",
           "eureka": "a token as the password of Basic auth (http://manifest:TOKEN@host/eureka/), or Bearer"}
@@ -61,12 +67,22 @@ class AuthContext:
         path = cfg.audit_path
         self.audit = AuditLog(path, cfg.audit_max_bytes, cfg.audit_backups, node_id or cfg.id) if path else None
         self.usage: dict[Principal, int] = {}
+        # Compared as keyed digests: constant time, and no copy of the token kept beside the config's.
+        self._key = os.urandom(32)
+        self.federation = self._keyed(cfg.federation_token) if cfg.federation_token else None
         self.refused = None  # metrics.refused(limit), set by the app
+
+    def _keyed(self, token: str) -> bytes:
+        return hashlib.blake2b(token.encode(), key=self._key, digest_size=16).digest()
 
     def authenticate(self, request: web.Request, protocol: str | None = None) -> Principal:
         """Who sends ``request``; ``protocol`` (Rule.protocol) also takes that registry's clients' token."""
         if not self.on:
             return ANONYMOUS
+        if self.federation is not None and FEDERATION_HEADER in request.headers:
+            if hmac.compare_digest(self._keyed(request.headers[FEDERATION_HEADER][:512]), self.federation):
+                return FEDERATION
+            raise errors.Unauthorized("the federation token is not valid", FEDERATION_HEADER)
         token = credentials(request.headers, consul=protocol == "consul", basic=protocol == "eureka")
         if token is not None:
             principal = self.verifier.verify(token)
@@ -81,7 +97,7 @@ class AuthContext:
 
     def bare_upgrade(self, request: web.Request) -> bool:
         """A WebSocket upgrade carrying no credentials (a browser's: it cannot set headers)."""
-        return (request.headers.get("Upgrade", "").lower() == "websocket"
+        return (request.headers.get("Upgrade", "").lower() == "websocket" and FEDERATION_HEADER not in request.headers
                 and credentials(request.headers) is None and self._from_certificate(request) is None)
 
     def _from_certificate(self, request: web.Request) -> Principal | None:
@@ -144,7 +160,9 @@ def guard(handler, rule: Rule, ctx: AuthContext):
                 if not allows(principal.role, permission):
                     raise errors.Forbidden(f"a {principal.role} token may not do this ({permission})")
                 bucket = principal.id if ctx.on else (request.remote or "-")
-            if limiter is not None:
+            # Another region's reads were limited where its clients sent them; one bucket for all would throttle
+            # a whole region's federated reads together.
+            if limiter is not None and principal is not FEDERATION:
                 wait = limiter.take(bucket)
                 if wait:
                     limit = "rate_writes" if limiter is ctx.writes else "rate_reads"

@@ -62,6 +62,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[P]] = {
     "operator": _READING | {P.METRICS, P.DEREGISTER, P.DRAIN, P.MAINTENANCE},
     "admin": frozenset(P) - {P.PUBLIC, P.INTERNAL},
 }
+# Not a token role (nobody can mint it): what the shared federation token of another region
+# (X-Manifest-Federation-Token, node/federation/) may do. Reads only, never a write.
+FEDERATION_ROLE = "federation"
+FEDERATION_PERMISSIONS = _READING
 # Roles whose writes are limited to their token's service patterns and own instances.
 SCOPED_ROLES = frozenset({"service"})
 assert set(ROLE_PERMISSIONS) == set(ROLES)
@@ -152,4 +156,6 @@ UNMATCHED = Rule(P.READ)
 
 
 def allows(role: str, permission: P) -> bool:
+    if role == FEDERATION_ROLE:
+        return permission is P.PUBLIC or permission in FEDERATION_PERMISSIONS
     return permission is P.PUBLIC or permission in ROLE_PERMISSIONS.get(role, ())

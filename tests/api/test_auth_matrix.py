@@ -20,7 +20,10 @@ from tests.support.auth import BOOTSTRAP, add_token, bearer
 from tests.support.fake_store import FakeStore
 
 SECRET = "a-cluster-secret-of-32-bytes-yes"
-CALLERS = ("none", "bad", "read", "service", "operator", "admin", "bootstrap")
+# "federation": another region's node with the shared federation token (X-Manifest-Federation-Token):
+# reads only, whatever the route (permissions.FEDERATION_PERMISSIONS).
+CALLERS = ("none", "bad", "read", "service", "operator", "admin", "bootstrap", "federation")
+FEDERATION_TOKEN = "a-federation-token-of-32-bytes-x"
 
 # (path to send, JSON body, success status) per route; {spare} is a token the request may rotate or revoke.
 SAMPLES = {
@@ -120,6 +123,12 @@ def expected(caller: str, route) -> int:
 MATRIX = [(caller, route) for route in ROUTES for caller in CALLERS]
 
 
+def test_the_federation_token_never_writes():
+    for route, rule in ROUTES.items():
+        if rule.write or rule.permission in (P.METRICS, P.TOKENS, P.SNAPSHOTS, P.MEMBERSHIP):
+            assert expected("federation", route) in (401, 403) or rule.permission is P.INTERNAL, route
+
+
 def test_every_route_has_a_sample_and_every_role_a_row():
     assert set(SAMPLES) == set(ROUTES)
     assert set(CALLERS) >= set(ROLE_PERMISSIONS)
@@ -128,14 +137,16 @@ def test_every_route_has_a_sample_and_every_role_a_row():
 
 @pytest.fixture
 def setup():
-    store = FakeStore(NodeConfig(auth=True, bootstrap_token=BOOTSTRAP, cluster_secret=SECRET, audit=False))
+    store = FakeStore(NodeConfig(auth=True, bootstrap_token=BOOTSTRAP, cluster_secret=SECRET, audit=False,
+                                 federation_token=FEDERATION_TOKEN))
     tokens = {role: add_token(store, role, ["web*"] if role == "service" else ())
               for role in ("read", "service", "operator", "admin")}
     spare, _ = add_token(store, "read")
     service_id = tokens["service"][0]
     store.apply(C.scoped(service_id, ["web*"], False, C.register({"name": "web", "id": "w1"})))
     secrets = {role: token for role, (_, token) in tokens.items()}
-    secrets.update(none=None, bad="mnf1.0123456789abcdef.not-the-secret", bootstrap=BOOTSTRAP)
+    secrets.update(none=None, bad="mnf1.0123456789abcdef.not-the-secret", bootstrap=BOOTSTRAP,
+                   federation=FEDERATION_TOKEN)
     return store, secrets, spare
 
 
@@ -144,7 +155,8 @@ async def test_auth_matrix(aiohttp_client, setup, caller, route):
     store, secrets, spare = setup
     client = await aiohttp_client(create_app(store, store.cfg))
     path, body, _ = SAMPLES[route]
-    resp = await client.request(route[0], path.format(spare=spare), json=body, headers=bearer(secrets[caller]),
+    headers = {"X-Manifest-Federation-Token": FEDERATION_TOKEN} if caller == "federation" else bearer(secrets[caller])
+    resp = await client.request(route[0], path.format(spare=spare), json=body, headers=headers,
                                 allow_redirects=False)
     try:
         assert resp.status == expected(caller, route), await resp.text() if route[1] != "/v1/watch" else ""

@@ -105,6 +105,8 @@ def test_storage_process_and_blocking_read_figures(tmp_path):
         assert time.time() - 600 < pid_start <= time.time()
         assert s.value("process_resident_memory_bytes") > 0 and s.value("process_open_fds") > 0
         assert s.value("process_cpu_seconds_total") > 0 and s.value("manifest_uptime_seconds") >= 0
+        # The collector's work is visible (node/server.py makes its collections rare).
+        assert s.value("python_gc_collections_total", generation="0") is not None
 
         # A blocking read is a waiting reader while it waits, and its wait is not latency.
         revision = node.get("/v1/services").body["revision"]

@@ -90,7 +90,7 @@ async def impact(ctx: Context, name: str, iid: str | None, consistency: Consiste
 
 
 def cluster(ctx: Context) -> dict:
-    return cluster_view(ctx.store)
+    return cluster_view(ctx.app)
 
 
 def service_node(ctx: Context, name: str) -> dict | None:

@@ -165,13 +165,17 @@ class Cluster:
     members: list[Member]
     alarms: list[JSON]
     protected: list[Protection]
+    region: str = strawberry.field(description="This cluster's region (docs/federation.md).")
+    regions: JSON | None = strawberry.field(description="The other regions as this node sees them, as GET "
+                                                        "/v1/cluster's `regions`; null without federation.")
 
     @classmethod
     def of(cls, c: dict) -> "Cluster":
         return cls(id=c["id"], leader=c["leader"], term=c["term"], commit_index=c["commit_index"],
                    applied_index=c["applied_index"], applied_hash=c["applied_hash"], revision=c["revision"],
                    members=[Member.of(m) for m in c["members"]], alarms=c["alarms"],
-                   protected=[Protection(**p) for p in c["protected"]])
+                   protected=[Protection(**p) for p in c["protected"]], region=c["region"],
+                   regions=c.get("regions"))
 
 
 @strawberry.type(description="One change, as GET /v1/watch sends it.")

@@ -2,6 +2,8 @@
 // from GET /v1/cluster of this node and GET /v1/health of every member. Warns
 // when a member is unreachable, behind, diverged or has storage problems;
 // keeps working from the other members when this node itself stops answering.
+// With federation (docs/federation.md), a Regions panel: each region's health,
+// round-trip time, last contact and nodes, from the same /v1/cluster answer.
 
 import { h } from '../dom.js';
 import { getJSON, memberHealth } from '../api.js';
@@ -17,7 +19,8 @@ export function mount(root, ctx) {
   const summary = h('div', { class: 'cards' });
   const warnings = h('div', { class: 'panel warnings-panel' });
   const table = h('div', { class: 'panel' });
-  root.append(h('section', { class: 'page cluster' }, summary, warnings, table));
+  const regions = h('div', { class: 'panel regions-panel', hidden: true });
+  root.append(h('section', { class: 'page cluster' }, summary, warnings, table, regions));
   let members = ctx.members || [];
   let selfId = ctx.node?.id;
   const progress = new Map(); // id -> {applied, stuck}
@@ -42,6 +45,7 @@ export function mount(root, ctx) {
       try { return { m, health: await memberHealth(m.api) }; } catch (err) { return { m, error: 'unreachable' }; }
     }));
     if (!stopped) render(own, ownContact, healths);
+    if (!stopped && own) renderRegions(own.regions);
     if (!stopped) timer = setTimeout(poll, POLL_MS);
   }
 
@@ -108,6 +112,21 @@ export function mount(root, ctx) {
         h('td', { text: (v.health?.storage || []).map((s) => s.file).join(', ') || (v.health ? 'ok' : '—') }),
         h('td', { class: 'mono', text: v.m.api || '—' }), h('td', { class: 'mono', text: v.m.raft || '—' }),
         h('td', {}, v.m.api && !v.error ? h('a', { href: `${v.m.api}/ui/#/cluster`, text: 'open here' }) : ''))))));
+  }
+
+  function renderRegions(list) {
+    regions.hidden = !list;
+    if (!list) return;
+    const ms = (v) => (v == null ? '—' : `${v} ms`);
+    const nodes = (r) => (r.local ? 'this region' : r.nodes.map((n) => `${n.url} ${n.healthy ? 'up' : `down${n.error ? ` (${n.error})` : ''}`}`).join(' · '));
+    regions.replaceChildren(h('h2', { text: 'Regions' }), h('table', { class: 'members regions' },
+      h('thead', {}, h('tr', {}, ['region', 'state', 'round trip', 'last seen', 'nodes'].map((c) => h('th', { text: c })))),
+      h('tbody', {}, list.map((r) => h('tr', { class: r.healthy ? '' : 'unreachable', dataset: { region: r.name, state: r.healthy ? 'healthy' : 'unhealthy' } },
+        h('td', {}, r.name, r.local ? h('span', { class: 'badge info', text: 'this region' }) : ''),
+        h('td', { class: 'role', text: r.healthy ? 'healthy' : 'unhealthy' }),
+        h('td', { text: r.local ? '—' : ms(r.rtt_ms) }),
+        h('td', { text: r.local ? '—' : (r.last_seen || 'never') }),
+        h('td', { class: 'mono', text: nodes(r) }))))));
   }
 
   poll();
