@@ -116,10 +116,13 @@ async def test_a_query_walks_from_a_service_to_its_dependencies_and_dependents(c
 
 async def test_cluster_is_get_v1_cluster(client, seeded):
     cluster = await (await client.get("/v1/cluster")).json()
-    data = (await gq(client, "{ cluster { id leader term revision appliedIndex members { id api role self } } }"))
+    data = (await gq(client, "{ cluster { id leader term revision appliedIndex region regions "
+                             "members { id api role self } } }"))
     got = data["data"]["cluster"]
-    assert (got["id"], got["leader"], got["term"], got["revision"], got["appliedIndex"]) == (
-        cluster["id"], cluster["leader"], cluster["term"], cluster["revision"], cluster["applied_index"])
+    assert (got["id"], got["leader"], got["term"], got["revision"], got["appliedIndex"], got["region"]) == (
+        cluster["id"], cluster["leader"], cluster["term"], cluster["revision"], cluster["applied_index"],
+        cluster["region"])
+    assert got["regions"] == cluster.get("regions")  # null: this node federates with nobody
     assert got["members"] == [{k: m[k] for k in ("id", "api", "role", "self")} for m in cluster["members"]]
 
 
