@@ -147,7 +147,7 @@ def dev_cmd(nodes, **flags):
 
 
 # Set per node by local_cluster_args, or handed over in the environment (the secret).
-_NOT_PASSED_THROUGH = {"id", "api", "raft", "peer", "data_dir", "advertise_api", "dns",
+_NOT_PASSED_THROUGH = {"id", "api", "raft", "peer", "data_dir", "advertise_api", "dns", "xds",
                        "cluster_secret", "cluster_secret_file", "bootstrap_token", "bootstrap_token_file",
                        "auth", "rate_limit"}
 
@@ -173,17 +173,21 @@ def flag_args(name: str, value) -> list[str]:
     return [flag, str(value)]
 
 
-def local_cluster_args(nodes: int, api: str, data_dir: str, dns: str | None = None) -> list[list[str]]:
-    """``manifest node`` arguments for N nodes on consecutive loopback ports (DNS too, when on)."""
+def local_cluster_args(nodes: int, api: str, data_dir: str, dns: str | None = None,
+                       xds: str | None = None) -> list[list[str]]:
+    """``manifest node`` arguments for N nodes on consecutive loopback ports (DNS and xDS too, when on)."""
     host, port = config_mod.split_hostport(api, "api")
     rafts = [f"{host}:{port + 2 * i + 1}" for i in range(nodes)]
     dns_at = config_mod.split_hostport(dns, "dns") if dns not in (None, "", "off") else None
+    xds_at = config_mod.split_hostport(xds, "xds") if xds not in (None, "", "off") else None
     out = []
     for i in range(nodes):
         args = ["--id", f"n{i + 1}", "--api", f"{host}:{port + 2 * i}", "--raft", rafts[i],
                 "--data-dir", os.path.join(data_dir, f"n{i + 1}")]
         if dns_at is not None:
             args += ["--dns", f"{dns_at[0]}:{dns_at[1] + i}"]
+        if xds_at is not None:
+            args += ["--xds", f"{xds_at[0]}:{xds_at[1] + i}"]
         for j, peer in enumerate(rafts):
             if j != i:
                 args += ["--peer", peer]
@@ -202,7 +206,7 @@ def _run_local_cluster(nodes: int, cfg: config_mod.NodeConfig, passthrough: list
         env["MANIFEST_BOOTSTRAP_TOKEN"] = cfg.bootstrap_token
     procs = []
     urls = []
-    for args in local_cluster_args(nodes, cfg.api, cfg.data_dir, cfg.dns):
+    for args in local_cluster_args(nodes, cfg.api, cfg.data_dir, cfg.dns, cfg.xds):
         procs.append(subprocess.Popen([sys.executable, "-m", "manifest_node", "node", *args, *passthrough],
                                       env=env))
         urls.append(("https://" if cfg.tls_cert else "http://") + args[3])

@@ -277,6 +277,18 @@ class NodeConfig:
     dns_domain: str = setting("consul", "DNS domain answered: <service>.service.<domain>.", metavar="DOMAIN")
     dns_ttl: int = setting(0, "Seconds DNS answers may be cached.", check=NOT_NEGATIVE)
 
+    # The xDS feed (issue 18, node/mesh/, docs/mesh.md).
+    xds: str | None = setting(None, "Serve Envoy's xDS v3 API (LDS, RDS, CDS, EDS over ADS, gRPC) here from "
+                              "this node's state; off by default. Off loopback it needs tls_cert and tls_key "
+                              "(and takes client certificates with tls_client_ca).", metavar="HOST:PORT")
+
+    @property
+    def xds_address(self) -> tuple[str, int] | None:
+        """Where the xDS server listens, or None when it is off."""
+        if self.xds in (None, "", "off"):
+            return None
+        return split_hostport(self.xds, "xds")
+
     @property
     def dns_address(self) -> tuple[str, int] | None:
         """Where the DNS interface listens, or None when it is off."""
@@ -345,6 +357,10 @@ class NodeConfig:
             split_hostport(self.dns, "dns")
         if not isinstance(self.dns_domain, str) or not _DOMAIN.fullmatch(self.dns_domain.lower().rstrip(".")):
             raise ConfigError("dns_domain", "a DNS name: labels of letters, digits and '-', joined by '.'")
+        xds = self.xds_address
+        if xds is not None and not is_loopback(xds[0]) and not self.tls_cert:
+            raise ConfigError("xds", f"{xds[0]!r} is not a loopback address: the xDS server needs TLS there "
+                              "(tls_cert and tls_key; tls_client_ca for client certificates)")
         if self.advertise_api is not None and not _URL.fullmatch(self.advertise_api):
             raise ConfigError("advertise_api", "an http:// or https:// URL of printable ASCII, no spaces")
         self._validate_security()

@@ -18,6 +18,7 @@ from .checks.prober import Prober
 from .config import NodeConfig, split_hostport
 from .consensus.store import Store
 from .dns import DnsServer
+from .mesh.launch import xds_server
 from . import tls as tls_mod
 from .startup import UMASK, StartupError, check_data_dir
 
@@ -83,6 +84,8 @@ async def _serve(app: web.Application, cfg: NodeConfig, tls=None) -> None:
     host, port = split_hostport(cfg.api, "api")
     # handle_signals: SIGTERM/SIGINT raise GracefulExit out of the loop (see run).
     runner = web.AppRunner(app, handle_signals=True, access_log=None, shutdown_timeout=5.0)
+    # Before anything starts: a missing 'mesh' extra stops the start with nothing to undo.
+    xds = xds_server(app[STORE], cfg, app[METRICS].registry) if cfg.xds_address else None
     await runner.setup()
     dns = DnsServer(app[STORE], cfg) if cfg.dns_address else None
     try:
@@ -97,10 +100,14 @@ async def _serve(app: web.Application, cfg: NodeConfig, tls=None) -> None:
                 await dns.start()
             except OSError as exc:
                 raise StartupError(f"cannot listen on the DNS address {cfg.dns} (dns): {exc.strerror or exc}") from None
+        if xds is not None:
+            await xds.start()
         if tls is not None:
             await tls.watch()  # runs until cancelled, as the wait below does
         await asyncio.Event().wait()
     finally:
+        if xds is not None:
+            await xds.stop()
         if dns is not None:
             await dns.stop()
         await runner.cleanup()

@@ -105,6 +105,13 @@ def test_the_prober_reaches_the_node_through_the_store_protocol_only():
             assert not any(t.startswith(("manifest_node.consensus", "manifest_node.api")) for t in targets), module
 
 
+def test_the_xds_server_reaches_the_node_through_the_store_protocol_only():
+    for module, targets in imports("manifest_node").items():
+        if module.startswith("manifest_node.mesh"):
+            assert all(t.startswith(("manifest_node.mesh", "manifest_node.fsm", "manifest_node.config",
+                                     "manifest_node.errors")) for t in targets), (module, targets)
+
+
 def test_federation_reaches_other_regions_over_http_only():
     for module, targets in imports("manifest_node").items():
         if module.startswith("manifest_node.federation"):

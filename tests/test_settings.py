@@ -74,6 +74,7 @@ SAMPLES = {
     "tls_client_auth": "optional", "tls_peer_ca": "/etc/manifest/peers.pem", "tls_cert_roles": ("ops=operator",),
     "audit": False, "audit_log": "/var/log/manifest/audit.log", "rate_limit": True,
     "strict_dependencies": True, "check_targets": "any", "dns": "127.0.0.1:8653", "dns_domain": "example",
+    "xds": "127.0.0.1:18000",
     "region": "eu-west", "federate": ("us-east=http://127.0.0.1:9700", "ap=http://127.0.0.1:9800"),
     "federation_token": "a-federation-token-28-bytes", "federation_ca": "/etc/manifest/regions.pem",
     "failover": ("local",), "failover_service": ("api=local",),
