@@ -5,7 +5,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY node ./node
 COPY client ./client
-RUN pip install --no-cache-dir . && rm -rf /src
+# The extras: gRPC health checks (node/checks) and the xDS feed (--xds, node/mesh).
+RUN pip install --no-cache-dir '.[grpc,mesh]' && rm -rf /src
 
 RUN useradd --system --uid 10001 --home-dir /var/lib/manifest --create-home manifest
 USER manifest

@@ -19,8 +19,9 @@ CACHED = 4096  # names kept per type; past that the cache starts afresh
 
 
 class Catalog:
-    def __init__(self, store):
+    def __init__(self, store, region: str = ""):
         self._store = store
+        self._region = region  # the locality of instances whose metadata names none
         self._static: dict[tuple[str, str], object] = {}
         self._assignments: dict[str, tuple[int, int, object]] = {}  # name -> (revision, version, packed)
         self._versions = itertools.count(1)
@@ -63,7 +64,7 @@ class Catalog:
             return hit[1], hit[2]
         query = Query(name=name, statuses=(model.UP,))
         records = self._store.read(lambda state: run(state, query)[0])
-        packed = res.pack(res.load_assignment(name, records))
+        packed = res.pack(res.load_assignment(name, records, self._region))
         version = hit[1] if hit is not None and hit[2].value == packed.value else next(self._versions)
         if len(self._assignments) >= CACHED:
             self._assignments.clear()

@@ -121,14 +121,15 @@ def _is_ip(address) -> bool:
     return True
 
 
-def _locality(record: dict) -> tuple[str, str, str]:
+def _locality(record: dict, region: str) -> tuple[str, str, str]:
     meta = record.get("metadata") or {}
-    return (str(meta.get(META_REGION, "")), str(meta.get(META_ZONE, "")), str(meta.get(META_SUB_ZONE, "")))
+    return (str(meta.get(META_REGION) or region), str(meta.get(META_ZONE, "")), str(meta.get(META_SUB_ZONE, "")))
 
 
-def load_assignment(name: str, records: list[dict]) -> endpoint_pb2.ClusterLoadAssignment:
+def load_assignment(name: str, records: list[dict], region: str = "") -> endpoint_pb2.ClusterLoadAssignment:
     """Service ``name``'s ``up`` instances with an address, a port and a weight, by locality,
-    in a stable order (the same records give the same bytes)."""
+    in a stable order (the same records give the same bytes). An instance whose metadata names
+    no ``region`` is in ``region``: the serving node's (``--region``), where it registered."""
     by_locality: dict[tuple[str, str, str], list] = {}
     for record in sorted(records, key=lambda r: r["id"]):
         weight = endpoint_weight(record.get("weight", 1.0))
@@ -144,7 +145,7 @@ def load_assignment(name: str, records: list[dict]) -> endpoint_pb2.ClusterLoadA
             # Which instance this is, for Envoy's access logs and admin page (key: METADATA_KEY).
             metadata=base_pb2.Metadata(filter_metadata={METADATA_KEY: about}),
         )
-        by_locality.setdefault(_locality(record), []).append((weight, endpoint))
+        by_locality.setdefault(_locality(record, region), []).append((weight, endpoint))
     localities = []
     for (region, zone, sub_zone), endpoints in sorted(by_locality.items()):
         localities.append(endpoint_components_pb2.LocalityLbEndpoints(

@@ -112,7 +112,7 @@ class XdsServer:
     def __init__(self, store, cfg: NodeConfig, registry):
         self._store, self._cfg = store, cfg
         self.metrics = XdsMetrics(registry)
-        self.servicer = AdsServicer(Catalog(store), self.metrics, ready=lambda: store.status().ready)
+        self.servicer = AdsServicer(Catalog(store, cfg.region), self.metrics, ready=lambda: store.status().ready)
         self._server = None
         self.port = None
 

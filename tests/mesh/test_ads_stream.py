@@ -39,7 +39,7 @@ def test_the_four_resources_a_grpc_client_asks_for(xds_node, ads):
     assert endpoints(assignment) == {"127.0.0.1:7001": 20, "127.0.0.1:7002": 10}
     localities = {(loc.locality.region, loc.locality.zone): loc.load_balancing_weight.value
                   for loc in assignment.endpoints}
-    assert localities == {("eu", "eu-1"): 20, ("", ""): 10}
+    assert localities == {("eu", "eu-1"): 20, ("local", ""): 10}  # no region of its own: the node's --region (default local)
 
 
 def test_changes_are_pushed_and_only_up_instances_are_endpoints(xds_node, ads):

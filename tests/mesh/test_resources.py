@@ -34,6 +34,8 @@ def test_weights_scale_and_localities_weigh_the_sum_of_their_endpoints():
                                    ("", "", 4): 1}
     assert {(loc.locality.region, loc.locality.zone): loc.load_balancing_weight.value
             for loc in assignment.endpoints} == {("eu", "eu-1"): 25, ("us", ""): 10000, ("", ""): 1}
+    # Without a region of its own an instance is in the serving node's (--region).
+    assert weights(res.load_assignment("orchestrator", records, "ap"))[("ap", "", 4)] == 1
     # Which instance an endpoint is, for Envoy's logs.
     meta = assignment.endpoints[0].lb_endpoints[0].metadata.filter_metadata[res.METADATA_KEY]
     assert meta["id"] == "d" and meta["version"] == "1.2.3"
