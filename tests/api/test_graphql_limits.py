@@ -154,7 +154,8 @@ async def test_a_bad_graphql_request_is_a_400_with_errors_and_no_data(client, qu
 
 
 _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                     lambda inner: (st.lists(inner, max_size=4)
+                                    | st.dictionaries(st.text(max_size=8), inner, max_size=4)),
                      max_leaves=12)
 _TOKENS = [*"{}()[]:$@!.,=\"'# \n", "query", "subscription", "fragment", "on", "cluster", "id", "instances",
            "limit", "...", "__schema", "types", "fields", "services", "name", "dependents", "1", "-1", "true",

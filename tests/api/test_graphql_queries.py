@@ -63,8 +63,8 @@ async def test_instances_filter_as_get_v1_services_does(client, seeded, rest, ar
 async def test_paging_with_cursor_walks_every_instance_once(client, seeded):
     seen, cursor = [], None
     while True:
-        page = (await gq(client, "query($c: String) { instances(limit: 1, cursor: $c) { nextCursor instances { id } } }",
-                         {"c": cursor}))["data"]["instances"]
+        query = "query($c: String) { instances(limit: 1, cursor: $c) { nextCursor instances { id } } }"
+        page = (await gq(client, query, {"c": cursor}))["data"]["instances"]
         seen += [i["id"] for i in page["instances"]]
         cursor = page["nextCursor"]
         if cursor is None:
