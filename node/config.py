@@ -248,6 +248,14 @@ class NodeConfig:
                                          "may take in all, failover included.", check=SECONDS)
     federation_probe_interval: float = setting(2.0, "Seconds between health probes of other regions' nodes.",
                                                check=SECONDS)
+    # The GraphQL API (node/api/graphql/, docs/graphql.md): what one query may ask of a node.
+    graphql_max_depth: int = setting(10, "Deepest nesting of fields a GraphQL query may have.", check=AT_LEAST_1)
+    graphql_max_cost: int = setting(100_000, "Largest estimated cost of a GraphQL query: one per field, times "
+                                    "the size of each list it is inside (its limit, else 100).", check=AT_LEAST_1)
+    graphql_max_aliases: int = setting(30, "Aliased fields one GraphQL query may have.", check=NOT_NEGATIVE)
+    graphql_max_query_bytes: int = setting(16_384, "Longest GraphQL query text, in bytes.", check=AT_LEAST_1)
+    graphql_max_subscriptions: int = setting(100, "Operations one GraphQL WebSocket may run at once.",
+                                             check=AT_LEAST_1)
 
     def tick_options(self) -> dict:
         """The TICK command's settings (fsm/expiry.py), in the integers apply expects."""

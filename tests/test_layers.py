@@ -119,3 +119,15 @@ def test_federation_reaches_other_regions_over_http_only():
                            for t in targets), (module, targets)
     settings = imports("manifest_node")["manifest_node.federation.settings"]
     assert settings == set(), settings  # config.py imports it: it must stay pure
+
+
+def test_the_graphql_room_reads_through_the_api_layer_and_only_the_app_imports_it():
+    graph = imports("manifest_node")
+    allowed = ("manifest_node.api", "manifest_node.auth", "manifest_node.fsm", "manifest_node.config",
+               "manifest_node.errors")
+    for module, targets in graph.items():
+        if module.startswith("manifest_node.api.graphql"):
+            # ("manifest_node" itself: ``from ... import errors``)
+            assert all(t == "manifest_node" or t.startswith(allowed) for t in targets), (module, targets)
+        elif any(t.startswith("manifest_node.api.graphql") for t in targets):
+            assert module == "manifest_node.api.app", module

@@ -20,6 +20,7 @@ from ..metrics import Metrics
 from . import (batch, codec, federated, graph, handlers, internal, lifecycle, membership, openapi, snapshot,
                tokens, ui, watch)
 from .compat import mount as compat
+from .graphql import endpoint as graphql_endpoint, view as graphql
 from .blocking import PARKED
 from .changes import ChangeHub
 from .history import EventRing
@@ -132,6 +133,8 @@ def _routes() -> list[tuple[str, str, object]]:
         ("POST", "/v1/cluster/members", membership.add),
         ("DELETE", "/v1/cluster/members/{node}", membership.remove),
         ("GET", "/v1/watch", watch.watch),
+        ("POST", "/v1/graphql", graphql.serve),
+        ("GET", "/v1/graphql", graphql.serve),
         ("GET", "/metrics", handlers.metrics),
         ("POST", "/v1/tokens", tokens.create),
         ("GET", "/v1/tokens", tokens.list_tokens),
@@ -170,6 +173,7 @@ def create_app(store, cfg: NodeConfig, metrics=None, manage_store: bool = True) 
     app[WATCHES] = watch.StreamCount()
     app[METRICS] = metrics
     compat_listeners = compat.setup(app, store)
+    graphql_endpoint.setup(app, cfg)
     app[FEDERATION] = fed = Federation(cfg)
     app[AUTH] = auth = AuthContext(cfg, store.auth_view)
     auth.refused = metrics.refused

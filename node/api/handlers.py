@@ -282,17 +282,23 @@ async def live(request: web.Request) -> web.Response:
     return web.Response(body=_LIVE, content_type="application/json")
 
 
-async def cluster(request: web.Request) -> web.Response:
-    store = request.app[STORE]
+def cluster_view(app: web.Application) -> dict:
+    """``GET /v1/cluster``'s body; the GraphQL ``cluster`` field reads the same."""
+    store = app[STORE]
     st = store.status()
     body = {"id": store.cfg.id, "leader": st.leader_api, "term": st.term, "commit_index": st.commit,
             "applied_index": st.applied, "applied_hash": st.applied_hash, "revision": st.revision,
             "members": store.members(), "alarms": list(st.alarms),
             "protected": store.read(protection_view), "region": store.cfg.region}
-    regions = federated.regions_view(request.app)
+    regions = federated.regions_view(app)
     if regions is not None:
         body["regions"] = regions
-    return _read_response(request, body, st.revision)
+    return body
+
+
+async def cluster(request: web.Request) -> web.Response:
+    body = cluster_view(request.app)
+    return _read_response(request, body, body["revision"])
 
 
 async def metrics(request: web.Request) -> web.Response:

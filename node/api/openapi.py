@@ -245,6 +245,42 @@ OPERATIONS: dict[tuple[str, str], dict] = {
                             "responses": {"200": {"description": "the file", "content": {"*/*": {
                                 "schema": {"type": "string"}}}}, "304": {"description": "not modified"}}},
 }
+# ---- GraphQL (node/api/graphql/, docs/graphql.md): the schema is its own description ----------------
+_GQL_TYPES = (_JSON, "application/graphql-response+json")
+_GQL_RESPONSE = {"type": "object", "properties": {
+    "data": {"type": ["object", "null"]},
+    "errors": {"type": "array", "items": {"type": "object", "required": ["message"], "properties": {
+        "message": {"type": "string"}, "path": {"type": "array"}, "locations": {"type": "array"},
+        "extensions": {"type": "object", "description": "our error shape: `code`, `status`, `field`, `limit`"}}}}}}
+_GQL_ANSWERS = {
+    "200": {"description": "the query ran: `data`, and `errors` for fields that failed (a permission a root "
+                           "field needs, a bad filter)", "content": _content(_GQL_RESPONSE, _GQL_TYPES)},
+    "400": {"description": "not a GraphQL request (our error shape, naming the field), or a GraphQL request "
+                           "error: syntax, validation, a limit (`errors` without `data`; `extensions.limit` "
+                           "names the setting)",
+            "content": _content({"anyOf": [REF["Error"], _GQL_RESPONSE]}, _GQL_TYPES)}}
+_GQL_DOC = ("GraphQL over HTTP: queries only. The schema: docs/reference/graphql.schema.graphql; "
+            "limits: graphql_max_depth, graphql_max_cost, graphql_max_aliases, graphql_max_query_bytes.")
+OPERATIONS.update({
+    ("POST", "/v1/graphql"): {
+        "summary": "Run a GraphQL query", "x-manifest-about": _GQL_DOC,
+        "requestBody": {"required": True, "content": {_JSON: {"schema": {
+            "type": "object", "required": ["query"], "additionalProperties": False, "properties": {
+                "query": {"type": "string"}, "variables": {"type": ["object", "null"]},
+                "operationName": {"type": ["string", "null"]}, "extensions": {"type": ["object", "null"]}}}}}},
+        "responses": _GQL_ANSWERS},
+    ("GET", "/v1/graphql"): {
+        "summary": "Run a GraphQL query from the query string, or open a GraphQL WebSocket",
+        "x-manifest-about": _GQL_DOC + " With `Upgrade: websocket` and the subprotocol graphql-transport-ws "
+                            "(or graphql-ws): subscriptions, the token in the upgrade's Authorization "
+                            "header or in connection_init's payload.",
+        "parameters": [_query("query", {"type": "string"}, "the GraphQL document", required=True),
+                       _query("variables", {"type": "string"}, "a JSON object"),
+                       _query("operationName", {"type": "string"}, "which operation of the document"),
+                       _query("extensions", {"type": "string"}, "a JSON object")],
+        "responses": {**_GQL_ANSWERS, "101": {"description": "switched to a GraphQL WebSocket"}}},
+})
+
 # ---- The compatibility views (node/api/compat/, issue 14): only our own, Prometheus HTTP SD. ----
 # Consul's and Eureka's APIs are emulated, not ours to describe (their projects do; docs/compat.md
 # says what is supported): routes whose permissions.Rule names a ``protocol`` are left out.

@@ -7,6 +7,9 @@ authenticates (another region's federation token, read-only; a bearer
 token; else a verified client certificate with a configured role), checks
 the route's permission (permissions.py), takes from the caller's bucket,
 runs the handler and writes the audit line for writes and refusals. Handlers of scoped writes call ``scope()``.
+A route with ``Rule.socket_auth`` lets a WebSocket upgrade without
+credentials through to its handler, which authenticates the socket's own
+handshake.
 """
 
 from __future__ import annotations
@@ -92,6 +95,11 @@ class AuthContext:
             raise errors.Unauthorized(f"this request needs {_ASKED.get(protocol, _ASKED[None])}", "Authorization")
         return principal
 
+    def bare_upgrade(self, request: web.Request) -> bool:
+        """A WebSocket upgrade carrying no credentials (a browser's: it cannot set headers)."""
+        return (request.headers.get("Upgrade", "").lower() == "websocket" and FEDERATION_HEADER not in request.headers
+                and credentials(request.headers) is None and self._from_certificate(request) is None)
+
     def _from_certificate(self, request: web.Request) -> Principal | None:
         if not self.cert_roles or request.transport is None:
             return None
@@ -135,7 +143,7 @@ def guard(handler, rule: Rule, ctx: AuthContext):
         permission = P.PUBLIC
     if permission in (P.PUBLIC, P.INTERNAL):
         return handler  # internal writes were audited by the node that received them
-    protocol = rule.protocol
+    protocol, socket_auth = rule.protocol, rule.socket_auth
     limiter = ctx.writes if rule.kind == WRITE else ctx.reads if rule.kind == EXPENSIVE else None
     audited = rule.write and ctx.audit is not None
     if not ctx.on and limiter is None and not audited:
@@ -145,13 +153,17 @@ def guard(handler, rule: Rule, ctx: AuthContext):
     async def guarded(request: web.Request) -> web.StreamResponse:
         principal = None
         try:
-            principal = ctx.authenticate(request, protocol)
-            if not allows(principal.role, permission):
-                raise errors.Forbidden(f"a {principal.role} token may not do this ({permission})")
+            if socket_auth and ctx.on and ctx.bare_upgrade(request):
+                bucket = request.remote or "-"  # the token comes in the socket's handshake: the handler checks it
+            else:
+                principal = ctx.authenticate(request, protocol)
+                if not allows(principal.role, permission):
+                    raise errors.Forbidden(f"a {principal.role} token may not do this ({permission})")
+                bucket = principal.id if ctx.on else (request.remote or "-")
             # Another region's reads were limited where its clients sent them; one bucket for all would throttle
             # a whole region's federated reads together.
             if limiter is not None and principal is not FEDERATION:
-                wait = limiter.take(principal.id if ctx.on else (request.remote or "-"))
+                wait = limiter.take(bucket)
                 if wait:
                     limit = "rate_writes" if limiter is ctx.writes else "rate_reads"
                     if ctx.refused is not None:
@@ -161,9 +173,10 @@ def guard(handler, rule: Rule, ctx: AuthContext):
         except errors.ManifestError as exc:
             ctx.record(request, principal, exc.status, exc.code)
             raise
-        request[PRINCIPAL] = principal
-        if ctx.on:
-            usage[principal] = usage.get(principal, 0) + 1
+        if principal is not None:
+            request[PRINCIPAL] = principal
+            if ctx.on:
+                usage[principal] = usage.get(principal, 0) + 1
         if not audited:
             return await handler(request)
         try:

@@ -45,6 +45,9 @@ class Rule:
     # The registry whose API the route emulates (COMPAT_ROUTES): its clients' way of sending a
     # token is accepted too, and the OpenAPI description, which is ours, leaves the route out.
     protocol: str | None = None
+    # A WebSocket upgrade without credentials is let through (rate-limited by address): the
+    # protocol's own handshake brings the token, and the handler checks it (api/graphql/sockets.py).
+    socket_auth: bool = False
 
     @property
     def write(self) -> bool:
@@ -100,6 +103,10 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/internal/read-index"): Rule(P.INTERNAL),
     ("POST", "/v1/internal/join"): Rule(P.INTERNAL),
     ("POST", "/v1/internal/membership"): Rule(P.INTERNAL),
+    # GraphQL (api/graphql/): each root field checks its own permission (services.read, cluster.view,
+    # services.watch); the route asks for what every GraphQL operation needs at least.
+    ("POST", "/v1/graphql"): Rule(P.READ, EXPENSIVE),
+    ("GET", "/v1/graphql"): Rule(P.READ, EXPENSIVE, socket_auth=True),
     ("GET", "/ui"): Rule(P.PUBLIC),
     ("GET", "/ui/"): Rule(P.PUBLIC),
     ("GET", "/ui/{path:.+}"): Rule(P.PUBLIC),

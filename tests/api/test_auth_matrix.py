@@ -64,6 +64,10 @@ SAMPLES = {
     ("POST", "/v1/internal/read-index"): ("/v1/internal/read-index", None, 401),
     ("POST", "/v1/internal/join"): ("/v1/internal/join", None, 401),
     ("POST", "/v1/internal/membership"): ("/v1/internal/membership", None, 401),
+    # GraphQL over HTTP; the WebSocket upgrade, whose token may come in connection_init instead of the
+    # upgrade's headers, has its own cases in tests/api/test_graphql_auth.py.
+    ("POST", "/v1/graphql"): ("/v1/graphql", {"query": "{ instances { revision } }"}, 200),
+    ("GET", "/v1/graphql"): ("/v1/graphql?query=%7Binstances%7Brevision%7D%7D", None, 200),
     ("GET", "/ui"): ("/ui", None, 301),
     ("GET", "/ui/"): ("/ui/", None, 200),
     ("GET", "/ui/{path:.+}"): ("/ui/app.css", None, 200),
