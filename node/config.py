@@ -10,7 +10,6 @@ offending field.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import math
 import os
 import re
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .addresses import is_loopback
 from .federation import settings as fed_settings
 from .federation.settings import SettingError
 
@@ -46,15 +46,6 @@ def split_hostport(value: str, field_name: str) -> tuple[str, int]:
     if not sep or not _HOST.fullmatch(host) or not _PORT.fullmatch(port) or not 0 < int(port) < 65536:
         raise ConfigError(field_name, f"expected HOST:PORT, got {value!r}")
     return host.strip("[]"), int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ the same setting.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from urllib.parse import urlsplit
+
+from ..addresses import is_loopback
 
 # A DNS label: regions name URLs, metrics labels and log fields.
 REGION = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -45,17 +46,8 @@ def groups(entries, field_name: str) -> list[tuple[str, tuple[str, ...]]]:
     return [(k, tuple(v)) for k, v in out]
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def is_loopback_url(url: str) -> bool:
-    return _loopback(urlsplit(url).hostname or "")
+    return is_loopback(urlsplit(url).hostname or "")
 
 
 def check_region(name: str, field_name: str = "region") -> str:
