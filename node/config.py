@@ -241,7 +241,8 @@ class NodeConfig:
                                                check=SECONDS)
     # The GraphQL API (node/api/graphql/, docs/graphql.md): what one query may ask of a node.
     graphql_max_depth: int = setting(10, "Deepest nesting of fields a GraphQL query may have.", check=AT_LEAST_1)
-    graphql_max_cost: int = setting(100_000, "Largest estimated cost of a GraphQL query: one per field, times "
+    # ~10 us of the event loop per field resolved (docs/graphql.md): 25,000 bounds one query to ~0.25 s.
+    graphql_max_cost: int = setting(25_000, "Largest estimated cost of a GraphQL query: one per field, times "
                                     "the size of each list it is inside (its limit, else 100).", check=AT_LEAST_1)
     graphql_max_aliases: int = setting(30, "Aliased fields one GraphQL query may have.", check=NOT_NEGATIVE)
     graphql_max_query_bytes: int = setting(16_384, "Longest GraphQL query text, in bytes.", check=AT_LEAST_1)

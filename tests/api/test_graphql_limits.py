@@ -52,7 +52,7 @@ async def test_depth_is_limited_and_the_message_names_the_setting(aiohttp_client
 
 async def test_cost_counts_lists_by_their_limit(client):
     # instances + page list x (name + metadata + 10 x (key + value)): 1 + 1 + 1000 x 22 is within
-    # 100000; with limit 10000, 220002 is not.
+    # 25000; with limit 10000, 220002 is not.
     await answered(client, "{ instances(limit: 1000) { instances { name metadata { key value } } } }")
     message = await refused(client, "{ instances(limit: 10000) { instances { name metadata { key value } } } }",
                             "graphql_max_cost", "max_cost")
