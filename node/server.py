@@ -18,6 +18,7 @@ from .checks.prober import Prober
 from .config import NodeConfig, split_hostport
 from .consensus.store import Store
 from .dns import DnsServer
+from . import memory
 from .mesh.launch import xds_server
 from . import tls as tls_mod
 from .startup import UMASK, StartupError, check_data_dir
@@ -27,6 +28,7 @@ log = logging.getLogger("manifest.node")
 
 def run(cfg: NodeConfig) -> None:
     started = time.monotonic()
+    malloc_tuned = memory.tune()  # before pysyncobj's and the executor's threads exist
     os.umask(UMASK)  # journal, meta and snapshots: 0600, directories 0700
     for warning in check_data_dir(cfg.data_dir, cfg.recover):  # raises StartupError before anything binds
         log.warning(warning)
@@ -47,7 +49,7 @@ def run(cfg: NodeConfig) -> None:
     async def announce(app):
         log.info("node starting", extra={"api": cfg.api_url, "raft": cfg.raft, "peers": list(cfg.peer),
                                           "data_dir": cfg.data_dir, "fsync": cfg.fsync, "auth": cfg.auth_on,
-                                          "tls": tls is not None, "mtls": bool(cfg.tls_client_ca),
+                                          "tls": tls is not None, "mtls": bool(cfg.tls_client_ca), "malloc": malloc_tuned,
                                           "startup_s": round(time.monotonic() - started, 3)})
         if cfg.auth_on and not cfg.bootstrap_token and not cfg.tls_cert_roles:
             log.warning("auth is on without a bootstrap token: only tokens already in the registry get in "
