@@ -13,13 +13,16 @@ is always served here, never forwarded again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 
 from aiohttp import web
 
 from .. import errors
 from ..federation.merge import count, merged
 from ..federation.policy import POLICY
+from ..federation.stream import refused_message
 from ..federation.settings import FROM_HEADER, NEAREST, NODE_HEADER, REGION, REGION_HEADER
 from . import codec, params, watch
 from .keys import CONFIG, FEDERATION, METRICS, WATCHES
@@ -75,7 +78,10 @@ async def _route(request: web.Request, handler, kind: str) -> web.StreamResponse
     if region is None:
         return await handler(request)  # "region" only in another key (meta.region=...)
     if region == fed.own:
-        return _labelled(await handler(_without(request, "region")), fed.own)
+        local = _without(request, "region")
+        if kind == "watch":  # the stream is prepared (its headers sent) before the handler returns
+            local[watch.EXTRA_HEADERS] = {REGION_HEADER: fed.own}
+        return _labelled(await handler(local), fed.own)
     if region == "*":
         if kind == "watch":
             raise errors.Unsupported("a watch follows one region: region=NAME", "region")
@@ -140,6 +146,8 @@ async def _everywhere(request: web.Request, handler, fed) -> web.Response:
             return answer.status, json.loads(answer.body)
         except errors.RegionUnavailable as exc:
             return exc.message
+        except errors.Forbidden as exc:  # that region refused our token: the others still answer
+            return {"status": exc.status, "error": exc.message, "code": exc.code}
         except ValueError:
             return "not a JSON answer"
 
@@ -175,12 +183,20 @@ async def _failover(request: web.Request, handler, fed, mode: str) -> web.Respon
         return _answer(request, body, headers, fed.own, tried, [])
     ask, skipped = fed.policy.order(name, fed.directory, mode) if fed.forwarder is not None else ([], [])
     query = [(k, v) for k, v in request.rel_url.query.items() if k not in ("failover", "region")] + list(add)
+    end = time.monotonic() + fed.cfg.federation_deadline  # the whole failover, not each region
     for region in ask:
+        left = end - time.monotonic()
+        if left <= 0:
+            skipped.append(region)  # out of time: not asked
+            continue
         tried.append(region)
         try:
             answer = await fed.forwarder.get(region, request.rel_url.raw_path, [*query, ("region", region)],
-                                             _headers(request, json_only=True))
+                                             _headers(request, json_only=True), deadline=left)
             remote = json.loads(answer.body)
+        except errors.Forbidden:  # federation_refused: that region is no fallback, the next may be
+            skipped.append(region)
+            continue
         except (errors.RegionUnavailable, ValueError):
             continue
         if answer.status == 200 and count(remote):
@@ -207,10 +223,12 @@ async def _remote_watch(request: web.Request, fed, region: str) -> web.StreamRes
         raise errors.TooManyWatches(f"this node serves its maximum of {cfg.max_watch_streams} watch streams "
                                     "(max_watch_streams); try another node or later", "max_watch_streams")
     count.open += 1
+    request.app[METRICS].watch_streams.inc()  # the gauge counts what max_watch_streams counts
     try:
         return await _follow(request, fed, region, since, name)
     finally:
         count.open -= 1
+        request.app[METRICS].watch_streams.dec()
 
 
 async def _follow(request: web.Request, fed, region: str, since: int | None, name: str | None):
@@ -227,8 +245,7 @@ async def _relay(request: web.Request, remote, region: str) -> web.StreamRespons
     first = await remote.first()
     if first.status in (401, 403):  # as forward.py: the region refused the federation token, not the caller's
         first.release()
-        raise errors.Forbidden(f"region {region!r} refused this node's federation token (HTTP {first.status}): "
-                               "set the same federation_token in every region", "region", code="federation_refused")
+        raise errors.Forbidden(refused_message(region, first.status), "region", code="federation_refused")
     if first.status != 200:  # the region's refusal (a bad since, 401 ...): passed back as it is
         body = await first.read()
         first.release()
@@ -238,13 +255,35 @@ async def _relay(request: web.Request, remote, region: str) -> web.StreamRespons
                                        "X-Accel-Buffering": "no", REGION_HEADER: region})
     await resp.prepare(request)
     await resp.write(b"retry: 1000\n\n")
+    keepalive = request.app[CONFIG].watch_keepalive
+    frames = remote.frames()
+    pending = None
     try:
-        async for frame in remote.frames():
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(frames.__anext__())
+            # A remote that sends nothing (stalled, or between reconnects) must not hide a watcher
+            # that left: a keep-alive each watch_keepalive finds the closed socket, as a local watch does.
+            done, _ = await asyncio.wait({pending}, timeout=keepalive)
             if request.transport is None or request.transport.is_closing():
                 break
+            if not done:
+                await resp.write(b": keep-alive\n\n")
+                continue
+            try:
+                frame = pending.result()
+            except StopAsyncIteration:
+                break
+            pending = None
             await resp.write(frame)
     except (ConnectionResetError, asyncio.CancelledError):
         pass  # the watcher went away, or this node is shutting down
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+        await frames.aclose()
     return resp
 
 

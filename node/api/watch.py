@@ -123,6 +123,11 @@ class _Stream:
             self._parked = None
 
 
+# Request key: headers the stream's answer also carries (X-Manifest-Region for ?region=<own>, set by
+# federated.py, which cannot label a response this handler has already sent).
+EXTRA_HEADERS = web.RequestKey("watch_headers", dict)
+
+
 class StreamCount:
     """Open watch streams of this node, against ``max_watch_streams``."""
 
@@ -153,7 +158,7 @@ async def _stream(request: web.Request, since: int | None, name: str | None) -> 
     keepalive = request.app[CONFIG].watch_keepalive
     resp = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no", "X-Manifest-Index": str(ring.head)})
+        "X-Accel-Buffering": "no", "X-Manifest-Index": str(ring.head), **request.get(EXTRA_HEADERS, {})})
     if request.version >= HttpVersion11:
         resp.enable_chunked_encoding()  # aiohttp would anyway; the hub relies on it
     await resp.prepare(request)

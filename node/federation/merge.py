@@ -1,15 +1,17 @@
 """Joining the answers of every region to one ``?region=*`` answer, each record labelled with its region.
 
 ``regions`` says how each region answered (its status and revision, or the
-error); ``unavailable`` lists those that gave no answer in time, so a
-partial answer is never mistaken for a whole one.
+error); ``unavailable`` lists those that gave no usable answer (none in
+time, or a refusal of the federation token), so a partial answer is never
+mistaken for a whole one.
 """
 
 from __future__ import annotations
 
 
 def merged(order: list[str], answers: dict[str, tuple[int, object] | str]) -> tuple[int, dict]:
-    """(status, body) from ``answers``: region -> (HTTP status, parsed body) or an error message.
+    """(status, body) from ``answers``: region -> (HTTP status, parsed body), an error message (no
+    answer: 503) or a refusal's entry (``{"status": 403, "error", "code": "federation_refused"}``).
 
     A list body (``{"instances": [...]}``) contributes its instances, a
     record body (one instance) itself. 404 only when every region answered
@@ -19,9 +21,9 @@ def merged(order: list[str], answers: dict[str, tuple[int, object] | str]) -> tu
     unavailable: list[str] = []
     for name in order:
         answer = answers.get(name, "no answer")
-        if isinstance(answer, str):
+        if isinstance(answer, (str, dict)):  # no answer (a message) or a refusal ({"status", "error", "code"})
             unavailable.append(name)
-            regions[name] = {"status": 503, "error": answer}
+            regions[name] = {"status": 503, "error": answer} if isinstance(answer, str) else dict(answer)
             continue
         status, body = answer
         entry: dict = {"status": status}
