@@ -7,7 +7,10 @@ services they touch are collected for ``COALESCE`` seconds (an entry of a
 batch, and the entries applied right after it, become one push) and then every
 stream gets what changed for it. A client too slow to take its responses
 (``MAX_PENDING`` queued) loses its stream; on reconnecting it gets the whole
-current state again, which is what xDS clients expect. A node that is not
+current state again, which is what xDS clients expect. A request naming more
+than ``stream.MAX_NAMES`` resources of one type ends its stream with
+RESOURCE_EXHAUSTED (gRPC's maximum_concurrent_rpcs, server.py, bounds the
+streams). A node that is not
 ready (GET /v1/health would say 503) takes no new stream; the streams it
 has go on with its applied state, as its local reads do.
 """
@@ -20,7 +23,7 @@ import logging
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
 
-from .stream import Subscriptions
+from .stream import Subscriptions, TooManyNames
 
 log = logging.getLogger("manifest.mesh")
 
@@ -30,12 +33,13 @@ _END = None
 
 
 class _Stream:
-    __slots__ = ("subs", "outbox", "closed")
+    __slots__ = ("subs", "outbox", "closed", "status")
 
     def __init__(self, subs: Subscriptions):
         self.subs = subs
         self.outbox: asyncio.Queue = asyncio.Queue()
         self.closed = False
+        self.status: tuple[grpc.StatusCode, str] | None = None  # how the stream ends, when not OK
 
     def send(self, responses: list, metrics) -> None:
         if self.closed:
@@ -116,6 +120,8 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
             while True:
                 response = await stream.outbox.get()
                 if response is _END:
+                    if stream.status is not None:
+                        await context.abort(*stream.status)
                     return
                 yield response
         finally:
@@ -132,6 +138,10 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
             raise
         except grpc.RpcError:
             pass  # the client went away
+        except TooManyNames as exc:
+            log.warning("xDS request with too many resource names; ending its stream",
+                        extra={"client": stream.subs.node_id, "peer": stream.subs.peer})
+            stream.status = (grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except Exception:
             log.exception("xDS request failed; closing the stream")
         stream.close()

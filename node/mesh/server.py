@@ -26,6 +26,9 @@ from .catalog import Catalog
 
 log = logging.getLogger("manifest.mesh")
 
+# Open streams per node: each holds a task, its subscriptions and a connection; past this gRPC
+# refuses a new one with RESOURCE_EXHAUSTED (a client retries, or goes to another node).
+MAX_STREAMS = 1024
 _SHORT = {res.LISTENER: "lds", res.ROUTE: "rds", res.CLUSTER: "cds", res.ENDPOINT: "eds"}
 # A dead client's stream ends within a minute or so instead of never.
 _OPTIONS = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000),
@@ -120,7 +123,7 @@ class XdsServer:
         host, port = self._cfg.xds_address
         credentials = Certificates(self._cfg).credentials if self._cfg.tls_cert else None
         self._store.add_listener(self.servicer.on_events, on_restore=self.servicer.on_restore)
-        self._server = grpc.aio.server(options=_OPTIONS)
+        self._server = grpc.aio.server(options=_OPTIONS, maximum_concurrent_rpcs=MAX_STREAMS)
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(self.servicer, self._server)
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:

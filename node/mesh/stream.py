@@ -15,6 +15,11 @@ rules are tested without a socket:
   added are answered at once. Listener and Cluster are wildcard when the first
   request names nothing or any request names ``*`` (Envoy's CDS); their
   responses carry the whole subscribed set, the other types only what changed.
+
+A request may name at most ``MAX_NAMES`` resources of its type: each name costs
+a store read and a resource built on the event loop, and a 4 MB request holds
+hundreds of thousands. Past it ``on_request`` raises ``TooManyNames`` before any
+work, and the servicer ends the stream with RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
@@ -29,7 +34,12 @@ from . import resources as res
 
 log = logging.getLogger("manifest.mesh")
 WILDCARD = "*"
+MAX_NAMES = 10_000  # resource names of one type one stream may subscribe to (a mesh of 10,000 services)
 _nonces = itertools.count(1)
+
+
+class TooManyNames(Exception):
+    """A request named more than MAX_NAMES resources of one type."""
 
 
 @dataclass
@@ -58,6 +68,9 @@ class Subscriptions:
         if type_url not in res.TYPES:
             log.debug("xDS request for a type not served", extra={"type_url": type_url, "client": self.node_id})
             return []
+        if len(req.resource_names) > MAX_NAMES:
+            raise TooManyNames(f"a request names {len(req.resource_names)} resources of {type_url}; at most "
+                               f"{MAX_NAMES} per type on one stream")
         st = self.types.get(type_url)
         first = st is None
         if first:

@@ -13,9 +13,12 @@ from manifest_node.config import NodeConfig
 from manifest_node.fsm import commands as C
 from manifest_node.fsm.validation import validate_registration
 from manifest_node.mesh import resources as res
+from manifest_node.mesh import server as mesh_server
+from manifest_node.mesh import stream
 from manifest_node.mesh.server import XdsServer
 from tests.support.ads import decode, endpoints
 from tests.support.cluster import free_port
+from tests.support.eventually import eventually
 from tests.support.fake_store import FakeStore
 
 
@@ -83,3 +86,68 @@ async def test_stopping_the_server_ends_its_streams(served):
     except grpc.aio.AioRpcError:
         ended = True
     assert ended
+
+
+async def test_a_request_naming_too_many_resources_ends_its_stream_with_resource_exhausted(served):
+    store, server, stub = served
+    register(store, "o1", 7001)
+    call = stub.StreamAggregatedResources()
+    await call.write(eds_request([f"svc-{i}" for i in range(stream.MAX_NAMES + 1)]))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        while await asyncio.wait_for(call.read(), 10) is not grpc.aio.EOF:
+            pass
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert f"at most {stream.MAX_NAMES}" in err.value.details()
+    await eventually(lambda: server.metrics.streams._value.get() == 0, 10, "the refused stream to be gone")
+    # At the limit a stream is served as any other.
+    ok = stub.StreamAggregatedResources()
+    await ok.write(eds_request(["orchestrator", *(f"svc-{i}" for i in range(stream.MAX_NAMES - 1))]))
+    first = await asyncio.wait_for(ok.read(), 10)
+    assigned = decode(first)
+    assert len(assigned) == stream.MAX_NAMES and len(endpoints(assigned["orchestrator"])) == 1
+    ok.cancel()
+
+
+async def test_streams_past_the_maximum_are_refused_with_resource_exhausted(monkeypatch):
+    monkeypatch.setattr(mesh_server, "MAX_STREAMS", 2)
+    store = FakeStore()
+    register(store, "o1", 7001)
+    port = free_port()
+    server = XdsServer(store, NodeConfig(insecure=True, xds=f"127.0.0.1:{port}").validate(), CollectorRegistry())
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
+    try:
+        held = []
+        for _ in range(2):
+            call = stub.StreamAggregatedResources()
+            await call.write(eds_request())
+            await asyncio.wait_for(call.read(), 10)
+            held.append(call)
+        refused = stub.StreamAggregatedResources()
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await refused.write(eds_request())
+            await asyncio.wait_for(refused.read(), 10)
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        held.pop().cancel()  # a place comes free: a new stream is served again
+
+        async def served_again() -> bool:
+            call = stub.StreamAggregatedResources()
+            try:
+                await call.write(eds_request())
+                await asyncio.wait_for(call.read(), 10)
+            except grpc.aio.AioRpcError:
+                return False
+            held.append(call)
+            return True
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not await served_again():
+            assert loop.time() < deadline, "no stream was served after one ended"
+            await asyncio.sleep(0.05)
+        for call in held:
+            call.cancel()
+    finally:
+        await channel.close()
+        await server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from envoy.service.discovery.v3 import discovery_pb2
 from google.rpc import status_pb2
 
@@ -9,7 +10,7 @@ from manifest_node.fsm import commands as C
 from manifest_node.fsm.validation import validate_registration
 from manifest_node.mesh import resources as res
 from manifest_node.mesh.catalog import Catalog
-from manifest_node.mesh.stream import Subscriptions
+from manifest_node.mesh.stream import MAX_NAMES, Subscriptions, TooManyNames
 from tests.support.ads import decode, endpoints
 from tests.support.fake_store import FakeStore
 
@@ -134,3 +135,15 @@ def test_a_restored_state_is_compared_with_what_each_stream_has():
 def test_types_not_served_are_ignored():
     _, subs, _ = setup("a")
     assert subs.on_request(request(res.PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret", ["x"])) == []
+
+
+def test_a_request_naming_more_than_max_names_is_refused_before_any_lookup():
+    store, subs, _ = setup("a")
+    reads = []
+    store_read = store.read
+    store.read = lambda fn: reads.append(fn) or store_read(fn)
+    with pytest.raises(TooManyNames, match=f"at most {MAX_NAMES}"):
+        subs.on_request(request(res.ENDPOINT, [f"s{i}" for i in range(MAX_NAMES + 1)]))
+    assert reads == [] and res.ENDPOINT not in subs.types  # nothing was read, nothing subscribed
+    (eds,) = subs.on_request(request(res.ENDPOINT, ["a"]))  # a store read per name from here on
+    assert set(decode(eds)) == {"a"} and len(reads) == 1
