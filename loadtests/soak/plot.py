@@ -15,7 +15,7 @@ def plot(result: dict, path: str) -> str | None:
         return None
     samples, names = result["samples"], list(SERIES)
     nodes = sorted({s["node"] for s in samples})
-    fig, axes = plt.subplots(3, 3, figsize=(16, 11), sharex=True)
+    fig, axes = plt.subplots(3, 4, figsize=(20, 11), sharex=True)
     slopes = {(s["node"], s["series"]): s for s in result["slopes"]}
     start = result["config"]["minutes"] - result["fit_window_min"]
     for ax, series in zip(axes.flat, names):
@@ -33,9 +33,11 @@ def plot(result: dict, path: str) -> str | None:
         ax.axvspan(start, result["config"]["minutes"], color="yellow", alpha=0.08)
         threshold = SERIES[series][1]
         ax.set_title(f"{series} ({unit})" + (f", threshold {threshold:g} {unit}/h" if threshold != float("inf")
-                                              else ", bounded by rotation"), fontsize=10)
+                                              else ", reported"), fontsize=10)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("minutes")
     fig.suptitle(f"Manifest soak: {result['config']['instances']} instances, {result['config']['minutes']:g} min; "

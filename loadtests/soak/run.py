@@ -10,6 +10,7 @@ operator would, and uses the admin token only for its own checks.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -63,12 +64,13 @@ class Soak:
                 ready is not None and time.monotonic() - ready < self.warmup_s)
             row = {"t_min": t_min, "node": node.id, "segment": self.generation[node.id], "warm": warm,
                    "pid": node.proc.pid if node.alive else None}
-            row.update((node.alive and probe.process(node.proc.pid)) or {"rss_mb": None, "fds": None, "threads": None})
+            row.update((node.alive and probe.process(node.proc.pid, node.api_port, os.getpid()))
+                       or dict.fromkeys(("rss_mb", "fds", "threads", "http_conns", "fds_own")))
             row.update(probe.data_dir(node.data_dir))
             writes, reads = window.get((node.url, "write"), []), window.get((node.url, "read"), [])
             row.update(write_p99_ms=p99(writes), read_p99_ms=p99(reads), writes=len(writes), reads=len(reads))
             self.samples.append(row)
-        self.log("  ".join(f"{r['node']} rss={r['rss_mb']} fds={r['fds']} thr={r['threads']} "
+        self.log("  ".join(f"{r['node']} rss={r['rss_mb']} fds={r['fds']} own={r['fds_own']} thr={r['threads']} "
                            f"jr={r['journal_mb']:.1f} snap={r['snapshot_mb']:.2f} w99={r['write_p99_ms']} "
                            f"r99={r['read_p99_ms']}" for r in self.samples[-3:]))
 

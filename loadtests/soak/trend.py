@@ -37,7 +37,11 @@ from dataclasses import dataclass
 # series -> (unit of the value, threshold of the slope per hour, reset by a restart?, gates the verdict?)
 SERIES: dict[str, tuple[str, float, bool, bool]] = {
     "rss_mb": ("MB", 20.0, True, True),
-    "fds": ("fds", 10.0, True, True),
+    # the node's own descriptors: every fd but the inbound connections the soak's clients hold open
+    "fds_own": ("fds", 10.0, True, True),
+    # those connections, and the total: how many the clients' pools keep is theirs to choose; reported
+    "http_conns": ("conns", float("inf"), True, False),
+    "fds": ("fds", float("inf"), True, False),
     "threads": ("threads", 3.0, True, True),
     "journal_mb": ("MB", 10.0, False, True),
     "snapshot_count": ("files", 1.0, False, True),
