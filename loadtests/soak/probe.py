@@ -33,10 +33,24 @@ def process(pid: int, api_port: int | None = None, client_pid: int | None = None
         return None
     if fields.get("State", ["Z"])[0] == "Z":
         return None
-    out = {"rss_mb": round(int(fields["VmRSS"][0]) / 1024, 2), "fds": fds, "threads": int(fields["Threads"][0])}
+    out = {"rss_mb": round(int(fields["VmRSS"][0]) / 1024, 2), "fds": fds, "threads": int(fields["Threads"][0]),
+           "age_min": _age_min(pid)}
     if held is not None:
         out.update(http_conns=held, fds_own=fds - held)
     return out
+
+
+def _age_min(pid: int) -> float | None:
+    """Minutes since the process started (/proc/PID/stat's start time, in clock ticks since boot)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            after_name = f.read().rpartition(")")[2].split()  # the name may hold spaces and parentheses
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    started = int(after_name[19]) / os.sysconf("SC_CLK_TCK")  # field 22; after_name[0] is field 3
+    return round((uptime - started) / 60, 3)
 
 
 def _socket_inodes(pid: int, names: list[str] | None = None) -> set[str]:

@@ -65,7 +65,7 @@ class Soak:
             row = {"t_min": t_min, "node": node.id, "segment": self.generation[node.id], "warm": warm,
                    "pid": node.proc.pid if node.alive else None}
             row.update((node.alive and probe.process(node.proc.pid, node.api_port, os.getpid()))
-                       or dict.fromkeys(("rss_mb", "fds", "threads", "http_conns", "fds_own")))
+                       or dict.fromkeys(("rss_mb", "fds", "threads", "http_conns", "fds_own", "age_min")))
             row.update(probe.data_dir(node.data_dir))
             writes, reads = window.get((node.url, "write"), []), window.get((node.url, "read"), [])
             row.update(write_p99_ms=p99(writes), read_p99_ms=p99(reads), writes=len(writes), reads=len(reads))

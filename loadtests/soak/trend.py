@@ -16,7 +16,9 @@ in the fit window that belong to the same segment. So
 
 Samples marked ``warm`` (taken within the warm-up after a node's restart:
 its process is loading the snapshot and filling its caches) are left out
-of the series a restart resets.
+of the series a restart resets. RSS also leaves out the samples of a
+process younger than ``WARMUP_MIN`` (its age from /proc), the allocators'
+warm-up.
 
 Series that survive a restart on disk (journal, snapshot) are fitted as one
 segment per node: their own resets (log compaction) are part of what is
@@ -52,6 +54,12 @@ SERIES: dict[str, tuple[str, float, bool, bool]] = {
     "audit_mb": ("MB", float("inf"), False, False),
 }
 MIN_PAIRS = 3
+# Memory has a longer warm-up than the rest: a process's RSS climbs 10-15 MB over its first 15 minutes
+# and then levels off, with the count of live objects and glibc's bytes in use flat meanwhile (the
+# allocators' free space spreading over more pages). Measured before it was used as a gate, in runs
+# without restarts, docs/operations.md ("The memory warm-up"); samples of a process younger than this
+# (``age_min``) are left out of its series. A lifetime that ends younger contributes nothing to it.
+WARMUP_MIN = {"rss_mb": 15.0}
 # A shorter fit window reports slopes without gating on them: the first minutes of a run (the fleet
 # registering, caches and connection pools filling) grow like a leak would, and a 90-second window of a
 # 3-minute run sees little else.
@@ -116,11 +124,16 @@ def slopes(rows: list[dict], duration_min: float, window_min: float = 30.0) -> l
         mine = [r for r in rows if r["node"] == node and r["t_min"] >= start]
         for series, (unit, threshold, resets, gating) in SERIES.items():
             points = [Sample(r["t_min"], float(r[series]), r["segment"] if resets else 0)
-                      for r in mine if r.get(series) is not None and not (resets and r.get("warm"))]
+                      for r in mine if r.get(series) is not None and not (resets and _warming(r, series))]
             per_min, pairs = theil_sen(points)
             per_hour = None if per_min is None else round(per_min * 60, 3)
             out.append(Slope(node, series, per_hour, unit, threshold, len(points), pairs, gating and gate))
     return out
+
+
+def _warming(row: dict, series: str) -> bool:
+    age = row.get("age_min")
+    return bool(row.get("warm")) or (age is not None and age < WARMUP_MIN.get(series, 0.0))
 
 
 def failures(fitted: list[Slope]) -> list[str]:

@@ -65,5 +65,5 @@ def test_only_the_named_client_process_counts():
 
 def test_without_a_port_there_is_no_split():
     row = probe.process(os.getpid())
-    assert set(row) == {"rss_mb", "fds", "threads"}
+    assert set(row) == {"rss_mb", "fds", "threads", "age_min"} and 0 <= row["age_min"] < 60
     assert probe.process(2 ** 22 + 12345) is None  # no such process

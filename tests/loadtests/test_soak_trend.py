@@ -42,6 +42,27 @@ def test_the_warm_up_after_a_restart_is_left_out():
     assert slope_of(fitted).per_hour == 0.0
 
 
+def test_memory_is_judged_after_its_own_warm_up_and_a_late_leak_still_fails():
+    # a lifetime started at minute 40 climbs 12 MB over its first 15 minutes of age, then is flat
+    ages = [None] * 40 + [float(k) for k in range(21)]
+    climb = [120.0] * 40 + [100 + 12 * min(k, 15) / 15 for k in range(21)]
+    segments = [0] * 40 + [1] * 21
+    with_ages = [dict(r, age_min=a) if a is not None else r
+                 for r, a in zip(rows(climb, segments=segments), ages)]
+    assert slope_of(trend.slopes(with_ages, 60)).per_hour == 0.0
+    assert slope_of(trend.slopes(rows(climb, segments=segments), 60)).verdict == "FAIL"  # without ages: seen
+    # a leak of 0.5 MB/min in both lifetimes: the old one's samples and the young one's past 15 minutes
+    leak = [100 + 0.5 * t for t in range(40)] + [100 + 0.5 * k for k in range(21)]
+    old_ages = [20.0 + t for t in range(40)] + ages[40:]
+    fitted = trend.slopes([dict(r, age_min=a) for r, a in zip(rows(leak, segments=segments), old_ages)], 60)
+    assert slope_of(fitted).per_hour == 30.0 and slope_of(fitted).verdict == "FAIL"
+    # only memory waits that long: the fds of that lifetime count from its first sample
+    fds = [dict(r, age_min=a) if a is not None else r
+           for r, a in zip(rows([90.0] * 40 + [40 + k for k in range(21)], series="fds_own",
+                                segments=segments), ages)]
+    assert slope_of(trend.slopes(fds, 60), "fds_own").per_hour == 60.0
+
+
 def test_one_spike_does_not_tilt_the_slope():
     values = [100.0] * 61
     values[55] = 400.0
