@@ -1,8 +1,9 @@
 """Failing and slow disks under a running cluster (issue 17 point 2).
 
 An LD_PRELOAD shim (tests/support/faultfs.c) makes one node's writes and
-fsyncs of its data directory fail with EIO or EROFS (a file system gone
-read-only), or its fsyncs take 200 ms, while
+fsyncs of its data directory fail with EIO, EROFS (a file system gone
+read-only) or ENOSPC (a full one, as the chaos disk fault makes it), or its
+fsyncs take 200 ms, while
 the test flips the fault on and off. In each case the node acknowledges
 nothing it did not persist, says so in /v1/health, steps down if it leads,
 and recovers by itself; the rest of the cluster keeps serving. (A full file
@@ -51,7 +52,8 @@ def all_acked_everywhere(cluster: Cluster, acked: list[int]) -> None:
         assert missing == [], f"{node.id} lacks acknowledged writes {missing[:5]}"
 
 
-@pytest.mark.parametrize("mode,shows", [("eio", "EIO"), ("erofs", "EROFS"), ("slow:200", "slow")])
+@pytest.mark.parametrize("mode,shows", [("eio", "EIO"), ("erofs", "EROFS"), ("enospc", "ENOSPC"),
+                                        ("slow:200", "slow")])
 def test_a_leader_whose_disk_fails_or_crawls_steps_down_and_comes_back(tmp_path, shim, mode, shows):
     cluster, faults = faulty_cluster(tmp_path, shim)
     with cluster:
