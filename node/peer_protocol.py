@@ -6,6 +6,17 @@ carries an HMAC-SHA256 of itself keyed with the cluster secret. A propose
 reply holds, per command, its apply result as a plain dict (fsm/results.py,
 ``to_wire``) or, when the leader could not tell, a marked error: the format
 the previous release uses, so mixed versions work during an upgrade.
+
+The forwarding body's format is versioned by a request header,
+``X-Manifest-Forward-Format``: the number of the body format the follower
+sends (1: ``{"commands": [command, ...]}``, and ``{}`` for a read index). A
+header rather than a body field because a leader must refuse an unknown
+format before decoding the body as one it knows. No header is format 1 (the
+previous release sends none and ignores it), so followers and leaders of
+adjacent releases keep talking; a leader refuses a format outside
+``FORWARD_FORMATS`` with 400 ``unsupported`` naming the header, before
+proposing anything. The leader's answers carry the header too, with the
+newest format it reads, so a later release can learn what to send.
 """
 
 from __future__ import annotations
@@ -19,6 +30,9 @@ from .fsm.results import Result, from_wire, to_wire
 PROPOSE_PATH = "/v1/internal/propose"
 READ_INDEX_PATH = "/v1/internal/read-index"
 AUTH_HEADER = "X-Manifest-Cluster-Auth"
+FORWARD_FORMAT_HEADER = "X-Manifest-Forward-Format"
+FORWARD_FORMAT = 1  # what this release sends
+FORWARD_FORMATS = range(1, FORWARD_FORMAT + 1)  # what this release reads
 
 
 def sign(secret: str | None, body: bytes) -> str:

@@ -4,10 +4,14 @@ Bodies are msgpack, each carrying an HMAC of it keyed with the cluster
 secret, so only members can propose through this door. A node without a
 secret answers 403 to everything here unless it runs with ``--insecure``
 (loopback only, config.py): then anyone who reaches the API can propose any
-command, a forged MEMBER included (docs/security.md).
+command, a forged MEMBER included (docs/security.md). The body's format is
+named by ``X-Manifest-Forward-Format`` (peer_protocol.py); one this node does
+not read is refused before anything is proposed.
 """
 
 from __future__ import annotations
+
+import re
 
 import msgpack
 from aiohttp import web
@@ -15,11 +19,31 @@ from aiohttp import web
 from .. import errors
 from ..fsm.commands import CHECK, MEMBER, NAMES, TICK
 from ..fsm.validation import member_problem
-from ..peer_protocol import AUTH_HEADER, encode_outcomes, verify
+from ..peer_protocol import AUTH_HEADER, FORWARD_FORMAT_HEADER, FORWARD_FORMATS, encode_outcomes, verify
 from . import body as _body
 from .keys import CONFIG, STORE
 
 _MAX_INTERNAL_BODY = 16 * 1024 * 1024
+_FORMAT_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def forward_format(request: web.Request) -> int:
+    """The body format the follower says it sent; refused unless this node reads it."""
+    raw = request.headers.get(FORWARD_FORMAT_HEADER)
+    if raw is None:
+        return 1  # the previous release sends no header: its body is format 1
+    if not _FORMAT_NUMBER.fullmatch(raw.strip()):
+        raise errors.InvalidInput("must be a forwarding format number", FORWARD_FORMAT_HEADER)
+    number = int(raw)
+    if number not in FORWARD_FORMATS:
+        # A 4xx, never a 5xx: the follower (another release) learns that this leader
+        # cannot read it, and nothing was proposed (leader_client.py, _remote_error).
+        age = "newer" if number > FORWARD_FORMATS[-1] else "older"
+        raise errors.Unsupported(
+            f"forwarding format {number} is {age} than this node reads "
+            f"({FORWARD_FORMATS[0]}..{FORWARD_FORMATS[-1]}): the nodes run releases too far apart; "
+            f"nothing was proposed", FORWARD_FORMAT_HEADER)
+    return number
 
 
 async def signed_body(request: web.Request) -> dict:
@@ -32,6 +56,7 @@ async def signed_body(request: web.Request) -> dict:
     raw = await _body.read(request, _MAX_INTERNAL_BODY, cfg.body_timeout)
     if not verify(cfg.cluster_secret, raw, request.headers.get(AUTH_HEADER, "")):
         raise errors.Unauthorized("missing or bad cluster signature", AUTH_HEADER)
+    forward_format(request)  # one format so far: nothing to switch on yet
     try:
         body = msgpack.unpackb(raw, raw=False) if raw else {}
     except Exception:
@@ -42,7 +67,8 @@ async def signed_body(request: web.Request) -> dict:
 
 
 def reply(body) -> web.Response:
-    return web.Response(body=msgpack.packb(body, use_bin_type=True), content_type="application/msgpack")
+    return web.Response(body=msgpack.packb(body, use_bin_type=True), content_type="application/msgpack",
+                        headers={FORWARD_FORMAT_HEADER: str(FORWARD_FORMATS[-1])})
 
 
 async def propose(request: web.Request) -> web.Response:

@@ -3,7 +3,10 @@
 Which failures prove that nothing committed matters to the caller: a
 connection that was never made, or a ``no_leader`` answer (the leader refused
 before proposing), is ``NoLeader`` and may be sent again; a request that may
-have reached a leader and got no clear answer is ``UnknownOutcome``.
+have reached a leader and got no clear answer is ``UnknownOutcome``. A
+leader that does not read our forwarding format (another release, refusing
+before it proposes) is ``Unavailable`` ``leader_incompatible``: nothing
+committed, and sending it again to the same leader cannot help.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import aiohttp
 import msgpack
 
 from .. import errors
-from ..peer_protocol import AUTH_HEADER, PROPOSE_PATH, READ_INDEX_PATH, decode_outcomes, sign
+from ..peer_protocol import (AUTH_HEADER, FORWARD_FORMAT, FORWARD_FORMAT_HEADER, PROPOSE_PATH, READ_INDEX_PATH,
+                             decode_outcomes, sign)
 
 
 class LeaderClient:
@@ -52,7 +56,7 @@ class LeaderClient:
         (membership changes: the leader's refusal is the caller's answer)."""
         body = msgpack.packb(payload, use_bin_type=True)
         headers = {"Content-Type": "application/msgpack", "Accept": "application/msgpack",
-                   AUTH_HEADER: sign(self._secret, body)}
+                   AUTH_HEADER: sign(self._secret, body), FORWARD_FORMAT_HEADER: str(FORWARD_FORMAT)}
         try:
             async with asyncio.timeout(timeout):
                 async with self._session.post(url + path, data=body, headers=headers) as resp:
@@ -65,12 +69,15 @@ class LeaderClient:
         except (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError):
             raise errors.UnknownOutcome(f"lost contact with {url}; check GET /v1/cluster") from None
         err = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+        if resp.status == 400 and err.get("field") == FORWARD_FORMAT_HEADER:
+            raise incompatible(url, err.get("message", ""))
         cls = errors.NoLeader if err.get("code") == "no_leader" else _PASSED_ON.get(resp.status, errors.UnknownOutcome)
         raise cls(f"{url}: {err.get('message', '')}", err.get("field"), code=err.get("code"))
 
     async def _post(self, leader_url: str, path: str, payload, timeout: float) -> dict:
         body = msgpack.packb(payload, use_bin_type=True)
-        headers = {"Content-Type": "application/msgpack", AUTH_HEADER: sign(self._secret, body)}
+        headers = {"Content-Type": "application/msgpack", "Accept": "application/msgpack",
+                   AUTH_HEADER: sign(self._secret, body), FORWARD_FORMAT_HEADER: str(FORWARD_FORMAT)}
         sent = False
         try:
             async with asyncio.timeout(timeout):
@@ -78,7 +85,7 @@ class LeaderClient:
                     sent = True
                     data = await resp.read()
                     if resp.status != 200:
-                        raise _remote_error(resp.status, data)
+                        raise _remote_error(resp.status, data, leader_url)
                     reply = msgpack.unpackb(data, raw=False)
         except (aiohttp.ClientConnectorError, ConnectionRefusedError):
             # Never reached the leader: nothing can have been committed.
@@ -107,12 +114,21 @@ def _answer(status: int, data: bytes) -> dict:
             return {"error": {"code": "unavailable", "message": f"answered {status}"}}
 
 
-def _remote_error(status: int, data: bytes) -> errors.ManifestError:
-    try:
-        body = msgpack.unpackb(data, raw=False)["error"]
-        code, message = body.get("code", "unavailable"), body.get("message", "")
-    except Exception:
-        code, message = "unavailable", f"leader answered {status}"
+def incompatible(url: str, message: str) -> errors.Unavailable:
+    """The leader refused our forwarding format before proposing: a 503 that says nothing committed."""
+    return errors.Unavailable(f"leader {url} does not read forwarding format {FORWARD_FORMAT} "
+                              f"(it runs another release): {message}", code="leader_incompatible")
+
+
+def _remote_error(status: int, data: bytes, url: str = "") -> errors.ManifestError:
+    # msgpack as asked for, or JSON: what an error middleware or a proxy may answer instead.
+    body = _answer(status, data)
+    err = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
+    code = err.get("code") if isinstance(err.get("code"), str) else "unavailable"
+    message = err.get("message") if isinstance(err.get("message"), str) else f"leader answered {status}"
+    field = err.get("field")
+    if status == 400 and field == FORWARD_FORMAT_HEADER:
+        return incompatible(url, message)
     if code == "no_leader":
         return errors.NoLeader(message)  # refused before proposing: nothing committed
     if status == 500:

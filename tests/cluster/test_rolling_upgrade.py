@@ -7,11 +7,14 @@ the leader last, so the cluster goes through one election) each is stopped
 with SIGTERM and started on the same data directory with this checkout's
 code; then one node goes back to the release. Every acknowledged
 registration must be on every node at the end, and the longest stretch
-without an acknowledged write is printed (docs/operations.md, "Upgrades").
+without an acknowledged write must stay within what one election costs in
+this code (``one_election_bound``; printed, docs/operations.md "Upgrades").
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import threading
 import time
@@ -24,6 +27,36 @@ from tests.support.cluster import Cluster, wait_until
 pytestmark = pytest.mark.cluster
 
 CURRENT = [sys.executable, "-m", "manifest_node"]
+TIMING = ("election_timeout_max", "propose_timeout")
+# A loaded 2-core CI machine: timers fire late and a vote can split once or twice more.
+# About two more election rounds at the default 0.6 s plus scheduling delay; not a target.
+CI_MARGIN = 1.5
+
+
+def timing_settings(launcher: list[str]) -> dict[str, float]:
+    """The election and commit timing a release's nodes run with (the test passes no flags)."""
+    code = ("import json; from manifest_node.config import NodeConfig; c = NodeConfig(); "
+            f"print(json.dumps({{k: getattr(c, k) for k in {TIMING!r}}}))")
+    done = subprocess.run([launcher[0], "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(done.stdout)
+
+
+def one_election_bound(*releases: dict[str, float]) -> float:
+    """The longest a writer may go without an acknowledged write while one node is swapped.
+
+    What one election costs here, with each setting at the larger of the two releases':
+    - the leader goes (SIGTERM; the current release hands over first, store.py stop(), the
+      previous one may not): the followers notice after at most ``election_timeout_max``;
+    - the election itself: a candidate whose vote splits waits one more randomized timeout,
+      at most ``election_timeout_max`` again (2 x that is what store.py calls waiting out an
+      election: ``no_leader_wait``; a write on a follower waits that long for a leader);
+    - the writer is sequential, so the one write caught in the change delays the next ack by
+      as much as it waits: at most ``propose_timeout``, after which the node answers 503
+      (the writer's own 3 s timeout is longer, so the node's answer comes first).
+    ``leader_fallback`` does not enter: a stopped leader need not notice it lost the majority.
+    """
+    worst = {k: max(r[k] for r in releases) for k in TIMING}
+    return 2 * worst["election_timeout_max"] + worst["propose_timeout"] + CI_MARGIN
 
 
 class Writer(threading.Thread):
@@ -76,6 +109,7 @@ def _swap(cluster: Cluster, node, launcher: list[str]) -> None:
 
 def test_a_rolling_upgrade_from_the_previous_release_and_back_loses_no_acknowledged_write(tmp_path):
     old = release.launcher()
+    bound = one_election_bound(timing_settings(old), timing_settings(CURRENT))
     with Cluster(tmp_path, launcher=old, auth=True) as cluster:
         writer = Writer(cluster)
         writer.start()
@@ -101,6 +135,6 @@ def test_a_rolling_upgrade_from_the_previous_release_and_back_loses_no_acknowled
             held = {inst["id"] for inst in body["instances"]}
             assert acked <= held, f"{node.id} lacks acknowledged writes {sorted(acked - held)[:10]}"
         print(f"\nrolling upgrade: {len(acked)} writes acknowledged, answers {writer.statuses}, "
-              f"longest stretch without an acknowledged write {gap:.2f} s")
-        # Not a speed target: a hang detector. One election is ~0.4 s here (docs/operations.md).
-        assert gap < 10, gap
+              f"longest stretch without an acknowledged write {gap:.2f} s (bound {bound:.2f} s)")
+        # A bound, not a speed target: no unavailability longer than one election (issue 17).
+        assert gap <= bound, f"{gap:.2f} s without an acknowledged write; one election is at most {bound:.2f} s"

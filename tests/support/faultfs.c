@@ -6,6 +6,9 @@
  *   (empty)   nothing: the call goes through
  *   eio       write, pwrite, fsync and fdatasync fail with EIO
  *   erofs     the same with EROFS, as a file system remounted read-only
+ *   enospc    the same with ENOSPC, as a full file system: write fails, and so
+ *             does fsync (delayed allocation, thin provisioning and NFS report
+ *             a full disk there, after write seemed to work)
  *   slow:MS   fsync and fdatasync take MS milliseconds more, then go through
  * Everything else (sockets, other files) is untouched.
  */
@@ -62,7 +65,8 @@ static const char *current(void) {
 /* The errno to fail a write or fsync of fd with, or 0. */
 static int fail_writes(int fd) {
     const char *m = current();
-    int err = strcmp(m, "eio") == 0 ? EIO : strcmp(m, "erofs") == 0 ? EROFS : 0;
+    int err = strcmp(m, "eio") == 0 ? EIO : strcmp(m, "erofs") == 0 ? EROFS
+            : strcmp(m, "enospc") == 0 ? ENOSPC : 0;
     return err && ours(fd) ? err : 0;
 }
 

@@ -20,7 +20,7 @@ def build(folder: pathlib.Path) -> pathlib.Path:
 
 
 class Faults:
-    """One node's faults: ``set("eio")``, ``set("slow:200")``, ``clear()``."""
+    """One node's faults: ``set("eio")``, ``set("enospc")``, ``set("slow:200")``, ``clear()``."""
 
     def __init__(self, shim: pathlib.Path, data_dir: str, control: pathlib.Path):
         self.control = control
