@@ -189,3 +189,18 @@ def test_recover_with_a_damaged_meta_file_leaps_past_any_term_it_voted_in(tmp_pa
     assert "vote unknown" in set_aside(str(tmp_path))
     meta = read_meta(str(tmp_path / "raft.journal.meta"))
     assert meta["voted"] is None and meta["term"] == ENTRIES[-1][2] + TERM_LEAP
+
+
+KEPT = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "releases").iterdir())
+
+
+@pytest.mark.parametrize("folder", KEPT, ids=lambda p: p.name)
+def test_every_kept_releases_state_files_verify(folder):
+    """The pure half of tests/cluster/test_release_fixtures.py: each kept data directory reads back."""
+    data = folder / "data"
+    meta, dump = read_meta(str(data / "raft.journal.meta")), read_dump(str(data / "raft.snapshot"))
+    entries, end = read_entries(str(data / "raft.journal"))
+    assert end == (data / "raft.journal").stat().st_size, "the kept journal has a torn tail"
+    assert meta["term"] >= 1 and meta["voted"] and entries and entries[-1][1] > dump["last"][1]
+    if folder.name == "current":
+        assert "sum" in dump and "sum" in msgpack.unpackb((data / "raft.journal.meta").read_bytes())
