@@ -33,8 +33,11 @@ from .divergence import AppliedHash
 from .journal import CorruptFile, DurableJournal, fsync_dir, read_entries
 
 FORMAT = 1
-# Exactly what release 98703f3 wrote: a state checksum, no ``sum``. The only form read without a sum.
+# The forms read without a sum, by their exact keys: release 98703f3's (its state checksum must
+# verify) and the pilot's (c21bc1d and before: no checksum at all, read as it always was, because
+# docs/operations.md "Upgrades" promises its data directories are read as they are).
 _OLD_KEYS = frozenset({"format", "last", "prev", "cluster", "applied_hash", "state", "checksum"})
+_PILOT_KEYS = frozenset({"format", "last", "prev", "cluster", "state"})
 log = logging.getLogger("manifest.snapshot")
 
 
@@ -65,8 +68,9 @@ def read_dump(path: str) -> dict | None:
     but the state, and the state blob's checksum (a flipped bit anywhere),
     not the blob's content: decoding that costs seconds at 100,000 instances
     and happens on restore. A file without a sum is read only in the exact
-    form the previous release wrote (its key set, with a state checksum that
-    verifies); its other fields were never checksummed. A new file cannot
+    forms earlier releases wrote (their key sets; the previous release's with
+    a state checksum that verifies); their other fields were never
+    checksummed, the pilot's state neither. A new file cannot
     pass for one: ``sum`` is its first key, so no flip or cut removes it and
     leaves a valid map (a smaller map count leaves bytes after it)."""
     try:
@@ -80,17 +84,18 @@ def read_dump(path: str) -> dict | None:
         raise CorruptFile(path, f"not a snapshot: {exc}") from None
     if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
         raise CorruptFile(path, "not a snapshot")
+    pilot = "sum" not in raw and set(raw) == _PILOT_KEYS
     if "sum" in raw:
         if raw["sum"] != record_sum(raw):
             raise CorruptFile(path, "the snapshot's fields do not match their checksum")
-    elif set(raw) != _OLD_KEYS:
+    elif not pilot and set(raw) != _OLD_KEYS:
         raise CorruptFile(path, "the snapshot has no checksum over its fields and is not in a known older form")
     if raw.get("format") != FORMAT:
         raise CorruptFile(path, f"unsupported snapshot format {raw.get('format')!r}")
     if not isinstance(raw.get("state"), bytes) or not all(
             isinstance(raw.get(k), list) and len(raw[k]) == 3 for k in ("last", "prev")):
         raise CorruptFile(path, "snapshot record lacks its state or entries")
-    if raw.get("checksum") != state_checksum(raw["state"]):
+    if not pilot and raw.get("checksum") != state_checksum(raw["state"]):
         raise CorruptFile(path, "the snapshot's state does not match its checksum")
     return raw
 

@@ -128,7 +128,7 @@ def test_every_field_of_a_snapshot_is_checked_not_only_the_state(tmp_path):
     path.write_bytes(msgpack.packb(renamed, use_bin_type=True))
     with pytest.raises(CorruptFile, match="not in a known older form"):
         read_dump(str(path))
-    # Nor is a file without any checksum (the old form always had the state's).
+    # Nor is a file without its state checksum (the previous release's always had one).
     path.write_bytes(msgpack.packb({k: v for k, v in good.items() if k not in ("sum", "checksum")}))
     with pytest.raises(CorruptFile, match="not in a known older form"):
         read_dump(str(path))
@@ -145,6 +145,13 @@ def test_the_previous_releases_files_still_load_and_only_in_their_exact_form(tmp
         read_dump(str(path))
     path.write_bytes(msgpack.packb({**old, "checksum": state_checksum(old["state"] + b"x")}, use_bin_type=True))
     with pytest.raises(CorruptFile, match="state does not match"):
+        read_dump(str(path))
+    # The pilot's (c21bc1d and before) had no checksum at all; it is read in exactly its form too.
+    pilot = {k: old[k] for k in ("format", "last", "prev", "cluster", "state")}
+    path.write_bytes(msgpack.packb(pilot, use_bin_type=True))
+    assert read_dump(str(path)) == pilot
+    path.write_bytes(msgpack.packb({**pilot, "applied_hash": old["applied_hash"]}, use_bin_type=True))
+    with pytest.raises(CorruptFile, match="not in a known older form"):
         read_dump(str(path))
     meta = tmp_path / "raft.journal.meta"
     meta.write_bytes(msgpack.packb({"term": 1, "voted": None, "sun": b"x"}, use_bin_type=True))
