@@ -14,6 +14,25 @@ from manifest_node.consensus.recovery import TERM_LEAP, set_aside
 from manifest_node.consensus.snapshot import pack_dump, read_dump, state_checksum
 
 ENTRIES = [(f"command {i} ".encode() * (1 + i % 7), i, 1 + i // 10) for i in range(1, 41)]
+RELEASE_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "releases" / "98703f3d9704" / "data"
+# A snapshot in the shape SnapshotHooks writes, small enough to fuzz quickly.
+FIELDS = {"format": 1, "last": [b"last entry", 41, 3], "prev": [b"prev entry", 40, 3],
+          "cluster": ["127.0.0.1:7001", "127.0.0.1:7002"], "applied_hash": [41, b"h" * 16]}
+STATE = b"\x82" + b"state of the registry " * 40
+META = {"term": 7, "voted": "127.0.0.1:7002", "commit": 41}
+
+
+def damage(data, original: bytes) -> bytes:
+    """1-3 flipped bits, a cut, or both, anywhere in ``original`` (drawn by hypothesis)."""
+    damaged = bytearray(original)
+    kind = data.draw(st.sampled_from(["flip", "truncate", "both"]))
+    if kind in ("flip", "both"):
+        for _ in range(data.draw(st.integers(1, 3))):
+            bit = data.draw(st.integers(0, len(damaged) * 8 - 1))
+            damaged[bit // 8] ^= 1 << (bit % 8)
+    if kind in ("truncate", "both"):
+        del damaged[data.draw(st.integers(0, len(damaged))):]
+    return bytes(damaged)
 
 
 def journal_bytes(tmp_path) -> bytes:
@@ -48,27 +67,6 @@ def test_damage_in_the_middle_refuses_and_a_torn_tail_is_cut(tmp_path):
     (tmp_path / "torn").write_bytes(data[:-5])
     entries, _ = read_entries(str(tmp_path / "torn"))
     assert entries == ENTRIES[:-1]
-
-
-RELEASE_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "releases" / "98703f3d9704" / "data"
-# A snapshot in the shape SnapshotHooks writes, small enough to fuzz quickly.
-FIELDS = {"format": 1, "last": [b"last entry", 41, 3], "prev": [b"prev entry", 40, 3],
-          "cluster": ["127.0.0.1:7001", "127.0.0.1:7002"], "applied_hash": [41, b"h" * 16]}
-STATE = b"\x82" + b"state of the registry " * 40
-META = {"term": 7, "voted": "127.0.0.1:7002", "commit": 41}
-
-
-def damage(data, original: bytes) -> bytes:
-    """1-3 flipped bits, a cut, or both, anywhere in ``original`` (drawn by hypothesis)."""
-    damaged = bytearray(original)
-    kind = data.draw(st.sampled_from(["flip", "truncate", "both"]))
-    if kind in ("flip", "both"):
-        for _ in range(data.draw(st.integers(1, 3))):
-            bit = data.draw(st.integers(0, len(damaged) * 8 - 1))
-            damaged[bit // 8] ^= 1 << (bit % 8)
-    if kind in ("truncate", "both"):
-        del damaged[data.draw(st.integers(0, len(damaged))):]
-    return bytes(damaged)
 
 
 @settings(max_examples=400, deadline=None)
