@@ -17,13 +17,16 @@ Why our own (docs/durability.md has the details and reproductions):
     this is group commit.
 
 Record format: u32 length | u32 crc32 | u64 index | u64 term | command. A torn
-or corrupt tail (a crash mid-write) is cut off when the file is opened.
+or corrupt tail (a crash mid-write) is cut off when the file is opened. Term,
+vote and commit index live in ``<journal>.meta``, a msgpack map with a
+blake2b ``sum`` over its fields.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import logging
 import os
 import struct
@@ -163,11 +166,33 @@ class CorruptFile(ValueError):
         self.path = path
 
 
+# What the meta file held before it had a sum (release 98703f3): term and vote, perhaps the commit
+# index, nothing else. It never wrote an empty map: that is what a cut after a flipped map size reads as.
+_META_KEYS = frozenset({"term", "voted", "commit"})
+_META_NEEDED = frozenset({"term", "voted"})
+
+
+def meta_sum(meta: dict) -> bytes:
+    """blake2b of the meta record's fields but ``sum``, keys sorted (a canonical packing)."""
+    fields = [[k, meta[k]] for k in sorted(meta) if k != "sum"]
+    return hashlib.blake2b(msgpack.packb(fields, use_bin_type=True), digest_size=16).digest()
+
+
+def pack_meta(meta: dict) -> bytes:
+    """The meta file's bytes: ``sum`` first, so no flip or cut can drop it and leave a valid map."""
+    return msgpack.packb({"sum": meta_sum(meta), **meta}, use_bin_type=True)
+
+
 def read_meta(path: str) -> dict:
     """Term, vote and commit index from the meta file; ``{}`` only when there is none.
 
     Reading a damaged file as "term 0, no vote" would let this node vote a
-    second time in a term it already voted in (Raft safety), so it raises."""
+    second time in a term it already voted in (Raft safety), so it raises;
+    so does a record whose sum does not match. One without a sum is read
+    only in the previous release's exact form (term and vote, perhaps commit). That
+    release keeps a sum it does not know when it rewrites the file, so after
+    a downgrade and upgrade the sum is stale and the node refuses too
+    (docs/durability.md, "Corruption")."""
     try:
         with open(path, "rb") as f:
             meta = msgpack.unpackb(f.read(), raw=False)
@@ -177,7 +202,15 @@ def read_meta(path: str) -> dict:
         raise CorruptFile(path, f"unreadable: {exc.strerror}") from None
     except Exception as exc:  # msgpack raises several unrelated types
         raise CorruptFile(path, f"not a meta record: {exc}") from None
-    if not isinstance(meta, dict) or not all(type(meta.get(k, 0)) is int for k in ("term", "commit")) \
+    if not isinstance(meta, dict) or not all(isinstance(k, str) for k in meta):
+        raise CorruptFile(path, "not a meta record")
+    if "sum" in meta:
+        if meta.pop("sum") != meta_sum(meta):
+            raise CorruptFile(path, "the meta record (term, vote, commit index) does not match its checksum "
+                                    "(damaged, or rewritten by an older release after a downgrade)")
+    elif not _META_NEEDED <= set(meta) <= _META_KEYS:
+        raise CorruptFile(path, "the meta record has no checksum and is not in a known older form")
+    if not all(type(meta.get(k, 0)) is int for k in ("term", "commit")) \
             or not isinstance(meta.get("voted"), (str, type(None))):
         raise CorruptFile(path, "not a meta record")
     return meta
@@ -378,7 +411,7 @@ class DurableJournal(Journal):
 
     def _store_meta(self, meta: dict) -> None:
         try:
-            _write_atomically(self._meta_path, msgpack.packb(meta, use_bin_type=True), self._fsync)
+            _write_atomically(self._meta_path, pack_meta(meta), self._fsync)
         except OSError as exc:
             self._disk.failed("meta", exc)
             raise

@@ -16,9 +16,7 @@ from __future__ import annotations
 import os
 import time
 
-import msgpack
-
-from .journal import CorruptFile, _write_atomically, read_entries, read_meta
+from .journal import CorruptFile, _write_atomically, pack_meta, read_entries, read_meta
 
 # Terms past the last one seen that a node with an unknown vote skips.
 TERM_LEAP = 1000
@@ -50,6 +48,6 @@ def set_aside(data_dir: str) -> str:
         new = {"term": meta.get("term", 0), "voted": meta.get("voted"), "commit": 0}
     else:
         new = {"term": max(meta.get("term", 0), last_term) + TERM_LEAP, "voted": None, "commit": 0}
-    _write_atomically(meta_path, msgpack.packb(new, use_bin_type=True), True)
+    _write_atomically(meta_path, pack_meta(new), True)
     kept = "term and vote kept" if meta_ok else f"vote unknown: starting at term {new['term']}"
     return f"moved {', '.join(moved)} to {folder}; {kept}; the node rejoins from the leader's snapshot"

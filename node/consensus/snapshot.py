@@ -2,8 +2,13 @@
 
 pysyncobj calls the serializer on its tick thread with the state machine at
 exactly the last applied entry, passing the two entries the dump stands for.
-The file is ``{"format", "state", "last", "prev", "cluster"}`` where ``state``
-is ``RegistryState.snapshot()``.
+The file is one msgpack map ``{"sum", "format", "last", "prev", "cluster",
+"applied_hash", "state", "checksum"}``: ``state`` is ``RegistryState.snapshot()``,
+``checksum`` a blake2b of ``state`` and ``sum`` a blake2b of every other field
+(``checksum`` included), so every byte of the file is verified before it is
+used (docs/durability.md, "Corruption"). It stays format 1, a superset of
+what the previous release wrote, because that release must still read it
+after a downgrade (it checks ``checksum`` and ignores ``sum``).
 
 ``reconcile`` fixes the one ordering pysyncobj does not survive: a dump newer
 than the head of the journal (the node died between writing the dump and
@@ -28,6 +33,11 @@ from .divergence import AppliedHash
 from .journal import CorruptFile, DurableJournal, fsync_dir, read_entries
 
 FORMAT = 1
+# The forms read without a sum, by their exact keys: release 98703f3's (its state checksum must
+# verify) and the pilot's (c21bc1d and before: no checksum at all, read as it always was, because
+# docs/operations.md "Upgrades" promises its data directories are read as they are).
+_OLD_KEYS = frozenset({"format", "last", "prev", "cluster", "applied_hash", "state", "checksum"})
+_PILOT_KEYS = frozenset({"format", "last", "prev", "cluster", "state"})
 log = logging.getLogger("manifest.snapshot")
 
 
@@ -54,10 +64,15 @@ def _entry(raw) -> tuple[bytes, int, int]:
 def read_dump(path: str) -> dict | None:
     """The dump's outer record, None when there is none; CorruptFile when it cannot be read.
 
-    Checks the framing (a torn or foreign file) and the state blob's checksum
-    (a flipped bit inside it), not the blob's content: decoding that costs
-    seconds at 100,000 instances and happens on restore. Snapshots written
-    before the checksum existed have none and are taken as they are."""
+    Checks the framing (a torn or foreign file), the sum over every field
+    but the state, and the state blob's checksum (a flipped bit anywhere),
+    not the blob's content: decoding that costs seconds at 100,000 instances
+    and happens on restore. A file without a sum is read only in the exact
+    forms earlier releases wrote (their key sets; the previous release's with
+    a state checksum that verifies); their other fields were never
+    checksummed, the pilot's state neither. A new file cannot
+    pass for one: ``sum`` is its first key, so no flip or cut removes it and
+    leaves a valid map (a smaller map count leaves bytes after it)."""
     try:
         with open(path, "rb") as f:
             raw = msgpack.unpackb(f.read(), raw=False)
@@ -67,21 +82,39 @@ def read_dump(path: str) -> dict | None:
         raise CorruptFile(path, f"unreadable: {exc.strerror}") from None
     except Exception as exc:  # msgpack raises several unrelated types
         raise CorruptFile(path, f"not a snapshot: {exc}") from None
-    if not isinstance(raw, dict):
+    if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
         raise CorruptFile(path, "not a snapshot")
+    pilot = "sum" not in raw and set(raw) == _PILOT_KEYS
+    if "sum" in raw:
+        if raw["sum"] != record_sum(raw):
+            raise CorruptFile(path, "the snapshot's fields do not match their checksum")
+    elif not pilot and set(raw) != _OLD_KEYS:
+        raise CorruptFile(path, "the snapshot has no checksum over its fields and is not in a known older form")
     if raw.get("format") != FORMAT:
         raise CorruptFile(path, f"unsupported snapshot format {raw.get('format')!r}")
     if not isinstance(raw.get("state"), bytes) or not all(
             isinstance(raw.get(k), list) and len(raw[k]) == 3 for k in ("last", "prev")):
         raise CorruptFile(path, "snapshot record lacks its state or entries")
-    checksum = raw.get("checksum")
-    if checksum is not None and checksum != state_checksum(raw["state"]):
+    if not pilot and raw.get("checksum") != state_checksum(raw["state"]):
         raise CorruptFile(path, "the snapshot's state does not match its checksum")
     return raw
 
 
 def state_checksum(state: bytes) -> bytes:
     return hashlib.blake2b(state, digest_size=16).digest()
+
+
+def record_sum(raw: dict) -> bytes:
+    """blake2b of every field but ``sum`` and ``state`` (which ``checksum`` covers: hashing
+    a large state once is enough), keys sorted so the packing is canonical."""
+    rest = [[k, raw[k]] for k in sorted(raw) if k not in ("sum", "state")]
+    return hashlib.blake2b(msgpack.packb(rest, use_bin_type=True), digest_size=16).digest()
+
+
+def pack_dump(fields: dict, state: bytes) -> bytes:
+    """A snapshot file's bytes: ``fields`` (format, last, prev, cluster, ...) and the state, checksummed."""
+    body = {**fields, "state": state, "checksum": state_checksum(state)}
+    return msgpack.packb({"sum": record_sum(body), **body}, use_bin_type=True)
 
 
 class SnapshotHooks:
@@ -162,8 +195,7 @@ class SnapshotHooks:
             self._written = False
 
     def _write(self, path: str, captured: dict, meta: dict) -> None:
-        state = pack_snapshot(captured)
-        blob = msgpack.packb({**meta, "state": state, "checksum": state_checksum(state)}, use_bin_type=True)
+        blob = pack_dump(meta, pack_snapshot(captured))
         try:
             with open(path, "wb") as f:
                 f.write(blob)

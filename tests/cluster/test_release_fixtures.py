@@ -73,3 +73,18 @@ def test_a_kept_releases_backup_restores_into_an_empty_registry(tmp_path, kept):
                       headers={"Content-Type": "application/vnd.manifest.snapshot"}, timeout=30)
         assert r.status == 200, r.body
         _same(served(node.url, node.token), want)
+
+
+def test_the_pinned_release_starts_on_the_current_formats(tmp_path):
+    """A downgrade reads what this checkout writes: the pinned release on ``current/``'s data directory."""
+    from tests.support import release
+    folder = Path(__file__).resolve().parents[1] / "fixtures" / "releases" / "current"
+    meta = json.loads((folder / "expected.json").read_text())
+    cluster = Cluster(tmp_path, size=1, auth=True, launcher=release.launcher())
+    base = cluster.nodes[0]
+    node = _AtRaft(**{f: getattr(base, f) for f in base.__dataclass_fields__})
+    node.fixed_raft = meta["raft"]
+    cluster.nodes[0] = node
+    shutil.copytree(folder / "data", node.data_dir)
+    with cluster:
+        _same(served(node.url, node.token), meta["served"])

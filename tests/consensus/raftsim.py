@@ -20,11 +20,9 @@ import pickle
 import random
 from collections import deque
 
-import msgpack
-
 from manifest_node.consensus.journal import DurableJournal
 from manifest_node.consensus.snapshot import FORMAT as SNAPSHOT_FORMAT
-from manifest_node.consensus.snapshot import _entry, read_dump, reconcile
+from manifest_node.consensus.snapshot import _entry, pack_dump, read_dump, reconcile
 from manifest_node.consensus.pysyncobj import SyncObj, SyncObjConf, replicated
 from manifest_node.consensus.pysyncobj import syncobj as syncobj_module
 from manifest_node.consensus.pysyncobj.config import FAIL_REASON
@@ -90,11 +88,10 @@ class SimNode(SyncObj):
     # Snapshots in the shape of ours (snapshot.py), so reconcile applies to them.
     def _serialize(self, filename, data):
         last, prev, cluster = data
-        blob = {"format": SNAPSHOT_FORMAT, "last": list(last), "prev": list(prev),
-                "cluster": sorted(str(getattr(n, "address", n)) for n in cluster),
-                "state": pickle.dumps(self.log)}
+        fields = {"format": SNAPSHOT_FORMAT, "last": list(last), "prev": list(prev),
+                  "cluster": sorted(str(getattr(n, "address", n)) for n in cluster)}
         with open(filename, "wb") as f:
-            f.write(msgpack.packb(blob, use_bin_type=True))
+            f.write(pack_dump(fields, pickle.dumps(self.log)))
 
     def _deserialize(self, filename):
         raw = read_dump(filename)

@@ -9,7 +9,7 @@ import msgpack
 import pytest
 
 from manifest_node.consensus.journal import CorruptFile, DurableJournal, read_entries
-from manifest_node.consensus.snapshot import read_dump, reconcile
+from manifest_node.consensus.snapshot import pack_dump, read_dump, reconcile
 
 
 def entries(n, term=1, start=1):
@@ -136,8 +136,7 @@ def test_a_damaged_snapshot_is_refused_with_its_name(tmp_path):
 
 
 def write_dump(path, prev, last):
-    path.write_bytes(msgpack.packb({"format": 1, "state": b"", "prev": list(prev), "last": list(last),
-                                    "cluster": []}, use_bin_type=True))
+    path.write_bytes(pack_dump({"format": 1, "prev": list(prev), "last": list(last), "cluster": []}, b""))
 
 
 def test_reconcile_cuts_a_journal_that_starts_before_the_dump(tmp_path):

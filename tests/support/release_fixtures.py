@@ -1,6 +1,6 @@
 """Write the format fixtures of a release: what its node leaves on disk and what its backup holds.
 
-    .venv/bin/python -m tests.support.release_fixtures [--sha SHA]
+    .venv/bin/python -m tests.support.release_fixtures [--sha SHA | --current]
 
 Runs one node of release ``SHA`` (default: tests/support/release.py's
 ``PINNED``, in its own venv) with auth and a cluster secret, gives it a small
@@ -17,6 +17,12 @@ the data directory holds a snapshot *and* a journal tail, and saves into
 tests/cluster/test_release_fixtures.py starts this checkout's node on a copy
 of ``data/`` and restores ``backup.snap`` into a fresh one; both must serve
 ``expected.json``. Run this once per release and commit its output.
+
+``--current`` runs this checkout's code instead and writes ``current/``: the
+files of formats not released yet (the snapshot's and meta's ``sum``), so a
+change that stops reading them fails too. Write it again when a format
+changes on purpose before a release; once a release holds those formats,
+its own folder covers them.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -82,8 +89,17 @@ def _fill(url: str, token: str) -> None:
     ok("POST", "/v1/tokens", {"role": "service", "services": ["svc-*"], "description": "fixture token"})
 
 
+CURRENT = "current"
+
+
 def write(sha: str) -> Path:
-    out = fixture_dir(sha)
+    current = sha == CURRENT
+    out = ROOT / "tests" / "fixtures" / "releases" / CURRENT if current else fixture_dir(sha)
+    launcher = [sys.executable, "-m", "manifest_node"] if current else release.launcher(sha)
+    if current:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], check=True, capture_output=True,
+                              text=True).stdout.strip()
+        sha = f"current (unreleased, at {head})"
     token, secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     api = free_port()
     url = f"http://127.0.0.1:{api}"
@@ -91,7 +107,7 @@ def write(sha: str) -> Path:
         data = Path(tmp) / "n1"
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("MANIFEST_")},
                "MANIFEST_CLUSTER_SECRET": secret, "MANIFEST_BOOTSTRAP_TOKEN": token}
-        cmd = [*release.launcher(sha), "node", "--id", "n1", "--api", f"127.0.0.1:{api}", "--raft",
+        cmd = [*launcher, "node", "--id", "n1", "--api", f"127.0.0.1:{api}", "--raft",
                RAFT, "--data-dir", str(data), "--auth", "--compaction-entries", "20",
                "--compaction-interval", "1"]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -120,7 +136,10 @@ def write(sha: str) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sha", default=release.PINNED)
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--sha", default=release.PINNED)
+    which.add_argument("--current", action="store_const", const=CURRENT, dest="sha",
+                       help="this checkout's code, into current/")
     print(write(ap.parse_args().sha))
 
 
