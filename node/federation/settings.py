@@ -130,7 +130,7 @@ def validate(cfg, min_token_bytes: int) -> None:
         raise SettingError("federation_deadline", "must be >= federation_timeout")
 
 
-# The names other regions' nodes see (CONTRACT-ADDITIONS.md).
+# The names other regions' nodes see (docs/reference/contract-additions.md).
 TOKEN_HEADER = "X-Manifest-Federation-Token"  # the shared federation token: read-only access
 FROM_HEADER = "X-Manifest-Federated-From"  # the asking region: a forwarded read is never forwarded again
 REGION_HEADER = "X-Manifest-Region"  # which region an answer comes from ("*": merged)
