@@ -20,6 +20,7 @@ class Serializer(object):
         self.__currentID = 0
         self.__transmissions = {}
         self.__incomingTransmissionFile = None
+        self.__incomingError = None  # the last failure writing an incoming snapshot, until one works
         self.__inMemorySerializedData = None
         self.__serializer = serializer
         self.__deserializer = deserializer
@@ -179,6 +180,10 @@ class Serializer(object):
                 self.__incomingTransmissionFile.close()
             try:
                 self.__incomingTransmissionFile = open(tmpFile, 'wb')
+            except OSError as exc:
+                self.__incomingFailed('open', exc)
+                self.__incomingTransmissionFile = None
+                return False
             except:
                 logger.exception('Failed to open file for incoming transition')
                 self.__incomingTransmissionFile = None
@@ -187,20 +192,40 @@ class Serializer(object):
             return False
         try:
             self.__incomingTransmissionFile.write(data)
+        except OSError as exc:
+            self.__incomingFailed('write', exc)
+            self.__incomingTransmissionFile = None
+            return False
         except:
             logger.exception('Failed to write incoming transition data')
             self.__incomingTransmissionFile = None
             return False
         if isLast:
-            self.__incomingTransmissionFile.close()
-            self.__incomingTransmissionFile = None
             try:
+                self.__incomingTransmissionFile.close()
+                self.__incomingTransmissionFile = None
                 atomicReplace(tmpFile, self.__fileName)
+            except OSError as exc:
+                self.__incomingTransmissionFile = None
+                self.__incomingFailed('store', exc)
+                return False
             except:
+                self.__incomingTransmissionFile = None
                 logger.exception('Failed to rename temporary incoming transition file')
                 return False
+            if self.__incomingError is not None:
+                logger.warning('writing the snapshot received from the leader works again')
+                self.__incomingError = None
             return True
         return False
+
+    def __incomingFailed(self, step, exc):
+        # A failing disk fails every chunk of every retransmission the leader starts: one line per
+        # state change (a new error), not a traceback per chunk (consensus/disk.py reports the disk).
+        error = '%s: %s' % (step, exc.strerror or exc)
+        if error != self.__incomingError:
+            logger.warning('cannot %s the snapshot received from the leader: %s', step, exc.strerror or exc)
+            self.__incomingError = error
 
     def cancelTransmisstion(self, id):
         self.__transmissions.pop(id, None)
