@@ -43,24 +43,33 @@ def test_the_warm_up_after_a_restart_is_left_out():
 
 
 def test_memory_is_judged_after_its_own_warm_up_and_a_late_leak_still_fails():
-    # a lifetime started at minute 40 climbs 12 MB over its first 15 minutes of age, then is flat
-    ages = [None] * 40 + [float(k) for k in range(21)]
-    climb = [120.0] * 40 + [100 + 12 * min(k, 15) / 15 for k in range(21)]
-    segments = [0] * 40 + [1] * 21
-    with_ages = [dict(r, age_min=a) if a is not None else r
-                 for r, a in zip(rows(climb, segments=segments), ages)]
-    assert slope_of(trend.slopes(with_ages, 60)).per_hour == 0.0
+    # a lifetime started at minute 30 climbs 15 MB over its first 20 minutes of age, then is flat
+    segments = [0] * 30 + [1] * 31
+    ages = [20.0 + t for t in range(30)] + [float(k) for k in range(31)]
+    climb = [120.0] * 30 + [100 + 15 * min(k, 20) / 20 for k in range(31)]
+    aged = [dict(r, age_min=a) for r, a in zip(rows(climb, segments=segments), ages)]
+    assert slope_of(trend.slopes(aged, 60)).per_hour == 0.0
     assert slope_of(trend.slopes(rows(climb, segments=segments), 60)).verdict == "FAIL"  # without ages: seen
-    # a leak of 0.5 MB/min in both lifetimes: the old one's samples and the young one's past 15 minutes
-    leak = [100 + 0.5 * t for t in range(40)] + [100 + 0.5 * k for k in range(21)]
-    old_ages = [20.0 + t for t in range(40)] + ages[40:]
-    fitted = trend.slopes([dict(r, age_min=a) for r, a in zip(rows(leak, segments=segments), old_ages)], 60)
+    # a leak of 0.5 MB/min in both lifetimes shows past the warm-up
+    leak = [100 + 0.5 * t for t in range(30)] + [100 + 0.5 * k for k in range(31)]
+    fitted = trend.slopes([dict(r, age_min=a) for r, a in zip(rows(leak, segments=segments), ages)], 60)
     assert slope_of(fitted).per_hour == 30.0 and slope_of(fitted).verdict == "FAIL"
     # only memory waits that long: the fds of that lifetime count from its first sample
-    fds = [dict(r, age_min=a) if a is not None else r
-           for r, a in zip(rows([90.0] * 40 + [40 + k for k in range(21)], series="fds_own",
-                                segments=segments), ages)]
+    fds = [dict(r, age_min=a) for r, a in zip(rows([90.0] * 30 + [40 + k for k in range(31)], series="fds_own",
+                                                    segments=segments), ages)]
     assert slope_of(trend.slopes(fds, 60), "fds_own").per_hour == 60.0
+
+
+def test_a_lifetime_too_short_to_measure_takes_no_part():
+    # minutes 30-55 flat at 110 in one lifetime; a restart at 55 and a 1 MB heap step in the last 4 minutes
+    values = [110.0] * 55 + [100.0, 100.0, 101.0, 101.0, 101.0, 101.0]
+    segments = [0] * 55 + [1] * 6
+    s = slope_of(trend.slopes(rows(values, segments=segments), 60))
+    assert s.per_hour == 0.0 and s.points == 25  # the 6 samples of the last lifetime are left out
+    # a lifetime of only short fragments in the window is insufficient, not a verdict
+    values = [110.0] * 30 + [100.0, 101.0, 101.0, 102.0] * 7 + [102.0, 102.0, 103.0]
+    segments = [0] * 30 + [1 + k // 4 for k in range(28)] + [8, 8, 8]
+    assert slope_of(trend.slopes(rows(values, segments=segments), 60)).verdict == "insufficient"
 
 
 def test_one_spike_does_not_tilt_the_slope():
