@@ -49,15 +49,21 @@ def test_there_is_a_fixture_of_the_pinned_release():
     assert any(p.name == PINNED[:12] for p in RELEASES), "run python -m tests.support.release_fixtures"
 
 
-def test_a_node_starts_on_a_kept_releases_data_directory_and_serves_its_state(tmp_path, kept):
-    folder, meta = kept
-    want = meta["served"]
-    cluster = Cluster(tmp_path, size=1, auth=True)
+def _on_data_dir(tmp_path, folder: Path, meta: dict, launcher=None):
+    """A one-node cluster (not started) whose node has the kept data directory and its Raft address."""
+    cluster = Cluster(tmp_path, size=1, auth=True, launcher=launcher)
     base = cluster.nodes[0]
     node = _AtRaft(**{f: getattr(base, f) for f in base.__dataclass_fields__})
     node.fixed_raft = meta["raft"]
     cluster.nodes[0] = node
     shutil.copytree(folder / "data", node.data_dir)
+    return cluster, node
+
+
+def test_a_node_starts_on_a_kept_releases_data_directory_and_serves_its_state(tmp_path, kept):
+    folder, meta = kept
+    want = meta["served"]
+    cluster, node = _on_data_dir(tmp_path, folder, meta)
     with cluster:
         got = served(node.url, node.token)
         _same(got, want)
@@ -80,11 +86,6 @@ def test_the_pinned_release_starts_on_the_current_formats(tmp_path):
     from tests.support import release
     folder = Path(__file__).resolve().parents[1] / "fixtures" / "releases" / "current"
     meta = json.loads((folder / "expected.json").read_text())
-    cluster = Cluster(tmp_path, size=1, auth=True, launcher=release.launcher())
-    base = cluster.nodes[0]
-    node = _AtRaft(**{f: getattr(base, f) for f in base.__dataclass_fields__})
-    node.fixed_raft = meta["raft"]
-    cluster.nodes[0] = node
-    shutil.copytree(folder / "data", node.data_dir)
+    cluster, node = _on_data_dir(tmp_path, folder, meta, launcher=release.launcher())
     with cluster:
         _same(served(node.url, node.token), meta["served"])

@@ -44,23 +44,6 @@ def port(node) -> int:
     return int(node.url.rpartition(":")[2])
 
 
-def drop_first_then(method: str, path_prefix: str, meanwhile) -> "callable":
-    """Drop the first answer to ``method`` under ``path_prefix``; before its retry goes on, run
-    ``meanwhile()`` (something that happens on the cluster between the two attempts)."""
-    state = {"dropped": False}
-
-    def plan(m: str, p: str) -> str:
-        if m != method or not p.startswith(path_prefix):
-            return "pass"
-        if not state["dropped"]:
-            state["dropped"] = True
-            return "drop"
-        meanwhile()
-        return "pass"
-
-    return plan
-
-
 def register_generation(node, name: str, iid: str) -> int:
     r = call(node.url, "POST", "/v1/services", {"name": name, "id": iid, "ttl": 60})
     assert r.status in (200, 201), r.body
@@ -140,7 +123,8 @@ def fenced_delete(cluster, name: str, iid: str):
     leader = cluster.leader()
     old = register_generation(leader, name, iid)
     restarted = []
-    plan = drop_first_then("DELETE", "/v1/services/", lambda: restarted.append(register_generation(leader, name, iid)))
+    plan = drop_first("DELETE", "/v1/services/",
+                      meanwhile=lambda: restarted.append(register_generation(leader, name, iid)))
     return leader, old, restarted, plan
 
 

@@ -104,8 +104,10 @@ class AnswerDropProxy:
                 client.sendall(answer)
 
 
-def drop_first(method: str, path_prefix: str, then: str = "pass") -> Plan:
-    """Drop the first answer to ``method`` on a path under ``path_prefix``; ``then`` for later ones."""
+def drop_first(method: str, path_prefix: str, then: str = "pass", meanwhile=None) -> Plan:
+    """Drop the first answer to ``method`` on a path under ``path_prefix``; ``then`` for later ones.
+    ``meanwhile()``, if given, runs before each later one goes on (something that happens on the
+    cluster between the two attempts)."""
     state = {"dropped": False}
 
     def plan(m: str, p: str) -> str:
@@ -114,6 +116,8 @@ def drop_first(method: str, path_prefix: str, then: str = "pass") -> Plan:
         if not state["dropped"]:
             state["dropped"] = True
             return "drop"
+        if meanwhile is not None:
+            meanwhile()
         return then
 
     return plan
