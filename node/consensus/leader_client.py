@@ -51,12 +51,15 @@ class LeaderClient:
     async def read_index(self, leader_url: str, timeout: float) -> int:
         return (await self._post(leader_url, READ_INDEX_PATH, {}, timeout))["index"]
 
+    def _headers(self, body: bytes) -> dict:
+        return {"Content-Type": "application/msgpack", "Accept": "application/msgpack",
+                AUTH_HEADER: sign(self._secret, body), FORWARD_FORMAT_HEADER: str(FORWARD_FORMAT)}
+
     async def call(self, url: str, path: str, payload: dict, timeout: float) -> dict:
         """A signed request whose 4xx/503 answer is passed on as the same error
         (membership changes: the leader's refusal is the caller's answer)."""
         body = msgpack.packb(payload, use_bin_type=True)
-        headers = {"Content-Type": "application/msgpack", "Accept": "application/msgpack",
-                   AUTH_HEADER: sign(self._secret, body), FORWARD_FORMAT_HEADER: str(FORWARD_FORMAT)}
+        headers = self._headers(body)
         try:
             async with asyncio.timeout(timeout):
                 async with self._session.post(url + path, data=body, headers=headers) as resp:
@@ -69,15 +72,14 @@ class LeaderClient:
         except (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError):
             raise errors.UnknownOutcome(f"lost contact with {url}; check GET /v1/cluster") from None
         err = answer.get("error") if isinstance(answer.get("error"), dict) else {}
-        if resp.status == 400 and err.get("field") == FORWARD_FORMAT_HEADER:
+        if _refused_format(resp.status, err):
             raise incompatible(url, err.get("message", ""))
         cls = errors.NoLeader if err.get("code") == "no_leader" else _PASSED_ON.get(resp.status, errors.UnknownOutcome)
         raise cls(f"{url}: {err.get('message', '')}", err.get("field"), code=err.get("code"))
 
     async def _post(self, leader_url: str, path: str, payload, timeout: float) -> dict:
         body = msgpack.packb(payload, use_bin_type=True)
-        headers = {"Content-Type": "application/msgpack", "Accept": "application/msgpack",
-                   AUTH_HEADER: sign(self._secret, body), FORWARD_FORMAT_HEADER: str(FORWARD_FORMAT)}
+        headers = self._headers(body)
         sent = False
         try:
             async with asyncio.timeout(timeout):
@@ -120,14 +122,17 @@ def incompatible(url: str, message: str) -> errors.Unavailable:
                               f"(it runs another release): {message}", code="leader_incompatible")
 
 
+def _refused_format(status: int, err: dict) -> bool:
+    return status == 400 and err.get("field") == FORWARD_FORMAT_HEADER
+
+
 def _remote_error(status: int, data: bytes, url: str = "") -> errors.ManifestError:
     # msgpack as asked for, or JSON: what an error middleware or a proxy may answer instead.
     body = _answer(status, data)
     err = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
     code = err.get("code") if isinstance(err.get("code"), str) else "unavailable"
     message = err.get("message") if isinstance(err.get("message"), str) else f"leader answered {status}"
-    field = err.get("field")
-    if status == 400 and field == FORWARD_FORMAT_HEADER:
+    if _refused_format(status, err):
         return incompatible(url, message)
     if code == "no_leader":
         return errors.NoLeader(message)  # refused before proposing: nothing committed
