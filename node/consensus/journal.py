@@ -172,15 +172,16 @@ _META_KEYS = frozenset({"term", "voted", "commit"})
 _META_NEEDED = frozenset({"term", "voted"})
 
 
-def meta_sum(meta: dict) -> bytes:
-    """blake2b of the meta record's fields but ``sum``, keys sorted (a canonical packing)."""
-    fields = [[k, meta[k]] for k in sorted(meta) if k != "sum"]
+def fields_sum(record: dict, skip: tuple[str, ...] = ("sum",)) -> bytes:
+    """blake2b of a record's fields but ``skip``, keys sorted (a canonical packing): the ``sum``
+    of the meta file here and of a snapshot (snapshot.py)."""
+    fields = [[k, record[k]] for k in sorted(record) if k not in skip]
     return hashlib.blake2b(msgpack.packb(fields, use_bin_type=True), digest_size=16).digest()
 
 
 def pack_meta(meta: dict) -> bytes:
     """The meta file's bytes: ``sum`` first, so no flip or cut can drop it and leave a valid map."""
-    return msgpack.packb({"sum": meta_sum(meta), **meta}, use_bin_type=True)
+    return msgpack.packb({"sum": fields_sum(meta), **meta}, use_bin_type=True)
 
 
 def read_meta(path: str) -> dict:
@@ -205,7 +206,7 @@ def read_meta(path: str) -> dict:
     if not isinstance(meta, dict) or not all(isinstance(k, str) for k in meta):
         raise CorruptFile(path, "not a meta record")
     if "sum" in meta:
-        if meta.pop("sum") != meta_sum(meta):
+        if meta.pop("sum") != fields_sum(meta):
             raise CorruptFile(path, "the meta record (term, vote, commit index) does not match its checksum "
                                     "(damaged, or rewritten by an older release after a downgrade)")
     elif not _META_NEEDED <= set(meta) <= _META_KEYS:

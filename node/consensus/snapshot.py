@@ -30,7 +30,7 @@ from .pysyncobj.config import SERIALIZER_STATE
 from ..fsm.registry import RegistryState, pack_snapshot
 from .disk import DiskHealth
 from .divergence import AppliedHash
-from .journal import CorruptFile, DurableJournal, fsync_dir, read_entries
+from .journal import CorruptFile, DurableJournal, fields_sum, fsync_dir, read_entries
 
 FORMAT = 1
 # The forms read without a sum, by their exact keys: release 98703f3's (its state checksum must
@@ -107,8 +107,7 @@ def state_checksum(state: bytes) -> bytes:
 def record_sum(raw: dict) -> bytes:
     """blake2b of every field but ``sum`` and ``state`` (which ``checksum`` covers: hashing
     a large state once is enough), keys sorted so the packing is canonical."""
-    rest = [[k, raw[k]] for k in sorted(raw) if k not in ("sum", "state")]
-    return hashlib.blake2b(msgpack.packb(rest, use_bin_type=True), digest_size=16).digest()
+    return fields_sum(raw, ("sum", "state"))
 
 
 def pack_dump(fields: dict, state: bytes) -> bytes:
