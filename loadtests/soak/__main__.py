@@ -22,6 +22,12 @@ missing from any node, and on any gap or duplicate in a watch stream.
 
 Writes ``soak.json`` (every sample, the slopes, counts by status) and
 ``soak.png`` to ``--out``. Exit status 0 pass, 1 fail.
+
+    python -m loadtests.soak --rejudge DIR/soak.json
+
+judges a saved run's samples again with this tree's growth test and prints
+the report (nothing is written), so a change to the test can be shown on
+the runs it was drawn from.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--node-arg", action="append", default=None,
                     help=f"extra flag for every node (repeat); default {' '.join(NODE_ARGS)}")
     ap.add_argument("--out", default="soak-results")
+    ap.add_argument("--rejudge", metavar="SOAK_JSON", help="judge a saved run's samples again; run nothing")
     args = ap.parse_args(argv)
     if args.sample_seconds is None:
         args.sample_seconds = 60.0 if args.minutes >= 30 else 10.0
@@ -69,9 +76,7 @@ def parse(argv=None) -> argparse.Namespace:
 
 def report(result: dict) -> None:
     print("\nslopes over the last %.1f min (segment-aware Theil-Sen; per hour):" % result["fit_window_min"])
-    print(trend.table([trend.Slope(s["node"], s["series"], s["slope_per_hour"], s["unit"][:-2],
-                                   s["threshold_per_hour"], s["points"], s["pairs"], s["gating"])
-                       for s in result["slopes"]]))
+    print(trend.table([trend.Slope.from_dict(s) for s in result["slopes"]]))
     print("\nrestarts:", *(f"  {r}" for r in result["restarts"]), sep="\n")
     print(f"elections seen: {len(result['elections'])}, of which no restart caused "
           f"{len(result['unplanned_elections'])}: {result['unplanned_elections']}")
@@ -86,8 +91,21 @@ def report(result: dict) -> None:
     print("\nVERDICT:", "PASS" if not failed else "FAIL\n  " + "\n  ".join(failed))
 
 
+def rejudge(result: dict) -> dict:
+    """``result`` with its slopes, growth check and verdict recomputed from its samples."""
+    config = result["config"]
+    fitted = trend.slopes(result["samples"], config["minutes"], config["fit_minutes"])
+    checks = dict(result["checks"], growth=trend.failures(fitted))
+    return {**result, "slopes": [s.to_dict() for s in fitted], "checks": checks,
+            "pass": not any(checks.values())}
+
+
 def main(argv=None) -> int:
     args = parse(argv)
+    if args.rejudge:
+        result = rejudge(json.loads(Path(args.rejudge).read_text()))
+        report(result)
+        return 0 if result["pass"] else 1
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the nodes are stopped on SIGTERM too
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

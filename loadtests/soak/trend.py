@@ -26,14 +26,23 @@ segment per node: their own resets (log compaction) are part of what is
 measured, and compaction's saw-tooth sampled once a minute looks like noise
 around a flat line, not like growth.
 
-A slope is reported per hour (``UNITS``); it fails when it exceeds the
-series' threshold (``THRESHOLDS``; docs/operations.md, "Soak", says why each
-is what it is). A series with fewer than ``MIN_PAIRS`` same-segment pairs in
-the window is reported as ``insufficient`` and fails nothing.
+A slope is reported per hour with its 95% confidence interval: Sen's
+interval from the variance of Kendall's S, summed over segments as in the
+seasonal Kendall test (Hirsch, Slack & Smith 1982). It fails when it exceeds
+the series' threshold (``SERIES``; docs/operations.md, "Soak", says why each
+is what it is) *and* the interval lies wholly above zero: growth the run
+tells apart from its own noise. A per-minute p99 of ~1,000 requests wanders
+by tens of ms; its slopes over one hour spread across hundreds of ms/h in
+either direction, and a gate on the point estimate alone failed quiet runs
+at random. The interval's half-width is reported too: the smallest growth
+the run could have seen. A series with fewer than ``MIN_PAIRS``
+same-segment pairs in the window is reported as ``insufficient`` and fails
+nothing.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 
@@ -69,6 +78,7 @@ MIN_SPAN_MIN = 8.0
 # registering, caches and connection pools filling) grow like a leak would, and a 90-second window of a
 # 3-minute run sees little else.
 GATE_MIN_WINDOW = 15.0
+Z95 = 1.959964  # two-sided 95%
 
 
 @dataclass(frozen=True)
@@ -88,31 +98,68 @@ class Slope:
     points: int
     pairs: int
     gating: bool
+    low: float | None = None  # the 95% interval of per_hour
+    high: float | None = None
 
     @property
     def verdict(self) -> str:
         if self.per_hour is None:
             return "insufficient"
-        if self.per_hour > self.threshold:
-            return "FAIL" if self.gating else "grows (not gated)"
-        return "ok"
+        if self.per_hour <= self.threshold:
+            return "ok"
+        if self.low is not None and self.low <= 0:
+            return "ok (within noise)"
+        return "FAIL" if self.gating else "grows (not gated)"
 
     def to_dict(self) -> dict:
         return {"node": self.node, "series": self.series, "slope_per_hour": self.per_hour,
-                "unit": f"{self.unit}/h", "threshold_per_hour": self.threshold, "points": self.points,
-                "pairs": self.pairs, "gating": self.gating, "verdict": self.verdict}
+                "ci95_per_hour": [self.low, self.high], "unit": f"{self.unit}/h",
+                "threshold_per_hour": self.threshold, "points": self.points, "pairs": self.pairs,
+                "gating": self.gating, "verdict": self.verdict}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Slope":
+        low, high = d.get("ci95_per_hour") or (None, None)
+        return cls(d["node"], d["series"], d["slope_per_hour"], d["unit"].removesuffix("/h"),
+                   d["threshold_per_hour"], d["points"], d["pairs"], d["gating"], low, high)
 
 
-def theil_sen(samples: list[Sample]) -> tuple[float | None, int]:
-    """Median of the pairwise slopes (value per minute) within segments; and how many pairs."""
+def _pair_slopes(samples: list[Sample]) -> list[float]:
     slopes = []
     for i, a in enumerate(samples):
         for b in samples[i + 1:]:
             if b.segment == a.segment and b.t_min > a.t_min:
                 slopes.append((b.value - a.value) / (b.t_min - a.t_min))
+    return slopes
+
+
+def theil_sen(samples: list[Sample]) -> tuple[float | None, int]:
+    """Median of the pairwise slopes (value per minute) within segments; and how many pairs."""
+    slopes = _pair_slopes(samples)
     if len(slopes) < MIN_PAIRS:
         return None, len(slopes)
     return statistics.median(slopes), len(slopes)
+
+
+def sen_interval(samples: list[Sample], z: float = Z95) -> tuple[float, float] | None:
+    """Sen's confidence interval of the slope (value per minute), the segments taken as seasons.
+
+    Var(S) of Kendall's S for n points is n(n-1)(2n+5)/18 (no tie correction: ties only widen
+    it); S of independent segments add, so their variances do. With C = z * sqrt(Var S) and N
+    pairwise slopes in order, the interval runs from the (N - C)/2-th to the (N + C)/2 + 1-th,
+    rounded outwards.
+    """
+    slopes = sorted(_pair_slopes(samples))
+    if len(slopes) < MIN_PAIRS:
+        return None
+    sizes: dict[int, int] = {}
+    for p in samples:
+        sizes[p.segment] = sizes.get(p.segment, 0) + 1
+    c = z * math.sqrt(sum(n * (n - 1) * (2 * n + 5) / 18 for n in sizes.values()))
+    n = len(slopes)
+    lo = max(0, math.floor((n - c) / 2) - 1)
+    hi = min(n - 1, math.ceil((n + c) / 2))
+    return slopes[lo], slopes[hi]
 
 
 def fit_window(duration_min: float, window_min: float = 30.0) -> float:
@@ -134,7 +181,9 @@ def slopes(rows: list[dict], duration_min: float, window_min: float = 30.0) -> l
                 points = _long_enough(points, min(MIN_SPAN_MIN, window / 4))
             per_min, pairs = theil_sen(points)
             per_hour = None if per_min is None else round(per_min * 60, 3)
-            out.append(Slope(node, series, per_hour, unit, threshold, len(points), pairs, gating and gate))
+            low, high = (round(v * 60, 3) for v in sen_interval(points)) if per_min is not None else (None, None)
+            out.append(Slope(node, series, per_hour, unit, threshold, len(points), pairs, gating and gate,
+                             low, high))
     return out
 
 
@@ -158,9 +207,11 @@ def failures(fitted: list[Slope]) -> list[str]:
 
 
 def table(fitted: list[Slope]) -> str:
-    lines = [f"{'node':5} {'series':15} {'slope':>12} {'unit':9} {'threshold':>9} {'pts':>4} {'pairs':>6}  verdict"]
+    lines = [f"{'node':5} {'series':15} {'slope':>12} {'95% interval':>23} {'unit':9} {'threshold':>9} "
+             f"{'pts':>4} {'pairs':>6}  verdict"]
     for s in fitted:
         value = "-" if s.per_hour is None else f"{s.per_hour:+.3f}"
-        lines.append(f"{s.node:5} {s.series:15} {value:>12} {s.unit + '/h':9} {s.threshold:>9g} {s.points:>4} "
-                     f"{s.pairs:>6}  {s.verdict}")
+        ci = "-" if s.low is None else f"[{s.low:+.2f}, {s.high:+.2f}]"
+        lines.append(f"{s.node:5} {s.series:15} {value:>12} {ci:>23} {s.unit + '/h':9} {s.threshold:>9g} "
+                     f"{s.points:>4} {s.pairs:>6}  {s.verdict}")
     return "\n".join(lines)
