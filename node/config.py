@@ -127,7 +127,9 @@ class NodeConfig:
     batch_max: int = setting(1000, "Commands in one log entry.", check=AT_LEAST_1)
     forward_inflight: int = setting(4, "A follower's batches of writes on their way to the leader at once; "
                                     "more queue and coalesce.", check=AT_LEAST_1)
-    compaction_entries: int = setting(5000, "Compact the log past this many entries.", check=AT_LEAST_1)
+    # pysyncobj asserts at least 2 (a node given 1 died with a traceback at start)
+    compaction_entries: int = setting(5000, "Compact the log past this many entries.",
+                                      check=Check("must be >= 2", lambda v: v >= 2))
     compaction_interval: float = setting(300.0, "Compact the log at least this often.", check=POSITIVE)
     election_timeout_min: float = setting(0.3, "Shortest Raft election timeout.", check=POSITIVE)
     election_timeout_max: float = setting(0.6, "Longest Raft election timeout.", check=POSITIVE)

@@ -65,3 +65,11 @@ def test_plain_numbers_still_load():
 def test_a_non_ascii_port_on_the_command_line_is_a_usage_error():
     result = CliRunner().invoke(manifest, ["node", "--api", "127.0.0.1:²"], env=ENV)
     assert result.exit_code == 2 and "api" in result.output and "Traceback" not in result.output
+
+
+def test_compaction_needs_two_entries():
+    """pysyncobj asserts at least 2: a node given 1 stopped with an AssertionError's traceback."""
+    with pytest.raises(ConfigError) as err:
+        load({"compaction_entries": 1}, env=ENV)
+    assert err.value.field == "compaction_entries" and ">= 2" in str(err.value)
+    assert load({"compaction_entries": 2}, env=ENV).compaction_entries == 2
