@@ -32,13 +32,7 @@ def run(cfg: NodeConfig) -> None:
     os.umask(UMASK)  # journal, meta and snapshots: 0600, directories 0700
     for warning in check_data_dir(cfg.data_dir, cfg.recover):  # raises StartupError before anything binds
         log.warning(warning)
-    # Every write allocates dozens of containers (msgpack, records, events)
-    # while the registry holds long-lived ones by the hundred thousand, so
-    # CPython's default thresholds (a young collection every 700 allocations,
-    # full ones traversing every instance) cost 13-15 % of a node's CPU under
-    # registrations. Our own structures hold no reference cycles; the rarer
-    # collections still reclaim aiohttp's.
-    gc.set_threshold(100_000, 50, 100)
+    gc.set_threshold(*memory.GC_THRESHOLDS)  # why: node/memory.py
     tls = tls_mod.load(cfg)  # a certificate that does not load stops the start (exit 2)
     store = Store(cfg, client_ssl=tls.client if tls else None)
     app = create_app(store, cfg)

@@ -28,6 +28,7 @@ import msgpack
 from .pysyncobj.config import SERIALIZER_STATE
 
 from ..fsm.registry import RegistryState, pack_snapshot
+from ..memory import gc_paused
 from .disk import DiskHealth
 from .divergence import AppliedHash
 from .journal import CorruptFile, DurableJournal, fields_sum, fsync_dir, read_entries
@@ -252,7 +253,7 @@ class SnapshotHooks:
         raw = read_dump(filename)
         if raw is None:
             raise FileNotFoundError(filename)
-        with self._lock:
+        with self._lock, gc_paused():
             self._fsm.restore(raw["state"])
             revision = self._fsm.revision
             self.point.index, self.point.term = int(raw["last"][1]), int(raw["last"][2])
