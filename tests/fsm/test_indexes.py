@@ -44,13 +44,18 @@ def rebuilt(state: RegistryState) -> Indexes:
 
 
 def scan(state, q: Query) -> list:
-    return sorted(k for k, inst in state.instances.items() if (q.name is None or inst.name == q.name)
-                  and q.matches(inst))
+    keys = sorted(k for k, inst in state.instances.items() if (q.name is None or inst.name == q.name)
+                  and (q.after is None or k > q.after) and q.matches(inst))
+    return keys if q.limit is None else keys[:q.limit + 1]
 
 
 QUERIES = [Query(), Query(tags=("x",)), Query(tags=("x", "y")), Query(statuses=("up",)),
            Query(statuses=("down", "draining")), Query(name="web", statuses=("up",)), Query(depends_on="db"),
-           Query(name="db", tags=("z",)), Query(statuses=("maintenance", "starting"))]
+           Query(name="db", tags=("z",)), Query(statuses=("maintenance", "starting")),
+           # pages: walked in order (a filter most pass) or picked from a small candidate set
+           Query(limit=1), Query(limit=2, after=("db", "b")), Query(statuses=("up",), limit=1, after=("cache", "c")),
+           Query(name="web", limit=1), Query(name="web", limit=1, after=("db", "z")),
+           Query(name="db", limit=1, after=("db", "a")), Query(tags=("x",), limit=1, after=("cache", "a"))]
 
 
 def check_agrees(state: RegistryState) -> None:
@@ -78,3 +83,27 @@ def test_indexes_agree_with_a_full_scan_after_random_operations_and_after_restor
         ts += dt
         state.apply(C.encode(ts, 1, cmds))
         check_agrees(state)
+
+
+def test_a_broad_page_walks_the_keys_in_order_and_stops_at_its_end():
+    matching_keys = query.matching_keys
+    s = RegistryState()
+    items = [{"name": f"s{i % 7}", "id": f"i{i:03d}", "ttl": 30} for i in range(300)]
+    for start in range(0, 300, 100):
+        s.apply(C.encode(1_000, 1, [C.batch(items[start:start + 100], (1000, 1000))]))
+    every = sorted(s.instances)
+    assert list(s.idx.keys) == every
+    assert matching_keys(s, Query(statuses=("up",), limit=10)) == every[:11]
+    assert matching_keys(s, Query(limit=10, after=every[50])) == every[51:62]
+    assert matching_keys(s, Query()) == every
+    # one service holding most of the registry: walked in order from its first key, or after ``after``
+    s2 = RegistryState()
+    big = [{"name": "big", "id": f"b{i:03d}", "ttl": 30} for i in range(90)] + [{"name": "a", "id": "x", "ttl": 30},
+                                                                                 {"name": "z", "id": "y", "ttl": 30}]
+    s2.apply(C.encode(1_000, 1, [C.batch(big, (1000, 1000))]))
+    mine = sorted(k for k in s2.instances if k[0] == "big")
+    assert matching_keys(s2, Query(name="big", limit=5)) == mine[:6]
+    assert matching_keys(s2, Query(name="big", limit=5, after=("a", "x"))) == mine[:6]
+    assert matching_keys(s2, Query(name="big", limit=5, after=mine[10])) == mine[11:17]
+    assert matching_keys(s2, Query(name="big", after=("zz", ""))) == []
+    assert matching_keys(s2, Query(name="big")) == mine
