@@ -265,3 +265,45 @@ def test_an_entry_larger_than_the_batch_size_replicates(tmp_path):
         assert divergences(net) == []
     finally:
         net.close()
+
+
+def test_a_follower_that_spent_long_installing_a_snapshot_does_not_campaign(net3):
+    """A restore long enough to outlast the election timeout started an election.
+
+    The snapshot's last chunk is an append from the leader, so the timeout
+    was reset when it arrived; then the install held the tick thread for as
+    long as the restore ran (2-3 s at 100,000 instances before the restore
+    was made faster, more at a million), and at its next tick the follower
+    found the timeout long past and campaigned against a healthy leader.
+    Here the restore takes 3 s of the clock, the election timeout is 1-2 s.
+    """
+    a, b, c = net3.addrs
+    net3.elect(a)
+    assert all(acknowledged(o) for o in write_all(net3, a, ["w1", "w2"]))
+    net3.isolate(c)
+    assert all(acknowledged(o) for o in write_all(net3, a, ["w3", "w4", "w5"]))
+    net3.nodes[a].forceLogCompaction()
+    settle(net3, 0.3)
+    assert net3.nodes[a]._SyncObj__raftLog[0][1] > net3.nodes[c].raftLastApplied, "c needs a snapshot"
+
+    # b never campaigns: the 3 s also pass for it, and its election is not the one under test
+    net3.nodes[b]._SyncObj__conf.electionGuard = lambda: False
+    slow = net3.nodes[c]
+    serializer = slow._SyncObj__serializer
+    restore = serializer._Serializer__deserializer
+
+    def slow_restore(filename):
+        net3.clock.now += 3.0
+        return restore(filename)
+    serializer._Serializer__deserializer = slow_restore
+    term = net3.nodes[a].raftCurrentTerm
+    net3.heal()
+    for _ in range(200):
+        net3.step(0.02)
+        if slow.restores:
+            break
+    assert slow.restores, "c installed the leader's snapshot"
+    settle(net3, 1.0)
+    assert slow.raftCurrentTerm == term and net3.nodes[a]._isLeader()
+    assert slow.raftLastApplied == net3.nodes[a].raftLastApplied
+    assert divergences(net3) == []

@@ -1654,6 +1654,12 @@ class SyncObj(object):
             self.__onSetCodeVersion(0)
             if clearJournal:
                 self.__installs += 1
+            # Manifest: loading took the tick thread away for as long as the restore ran (seconds
+            # at a million instances); that time was not silence from a leader, so the election
+            # timeout starts now. Upstream let it run through the load, and a follower that
+            # installed a large snapshot campaigned at its next tick.
+            if not self.__transferInProgress:
+                self.__raftElectionDeadline = monotonicTime() + self.__generateRaftTimeout()
         except:
             # Manifest: re-raised; upstream went on with the state it failed to load.
             logger.exception('failed to load full dump')
