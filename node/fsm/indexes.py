@@ -15,10 +15,9 @@ change alone goes through ``move_status``.
 
 from __future__ import annotations
 
-from sortedcontainers import SortedList
-
 from . import deps
 from .model import UP
+from .ordered import OrderedKeys
 
 
 def _inc(table: dict, key, by: int = 1) -> None:
@@ -51,10 +50,7 @@ class Indexes:
                  "dependents", "checked", "graph_seq")
 
     def __init__(self) -> None:
-        # Every (name, id) in order: a page of a list that narrows nothing is its first matches. A
-        # SortedList (lists of ~1,000 keys) adds and removes in O(log n); a plain sorted list moves
-        # every key after the new one, ~1 ms a registration at a million instances.
-        self.keys = SortedList()
+        self.keys = OrderedKeys()  # every (name, id) in order: a page of a list no index narrows
         self.by_status: dict[str, set] = {}
         self.by_tag: dict[str, set] = {}
         self.by_dep: dict[str, set] = {}  # depended-on service -> keys of instances declaring it
@@ -71,12 +67,14 @@ class Indexes:
         self.keys.add(key)
         self._add_fields(inst, key)
 
-    def add_all(self, instances) -> None:
-        """``add`` of each, the keys sorted once (a snapshot holds them in order: a linear pass)."""
-        instances = list(instances)
-        self.keys.update(inst.key for inst in instances)
-        for inst in instances:
-            self._add_fields(inst, inst.key)
+    def add_all(self, instances: dict) -> None:
+        """``add`` of every instance of ``{key: instance}`` into an empty index, the keys sorted once.
+
+        The dict's own key tuples are the ones indexed (``inst.key`` builds a new tuple each time:
+        ~56 bytes an instance more)."""
+        self.keys = OrderedKeys(instances)
+        for key, inst in instances.items():
+            self._add_fields(inst, key)
 
     def _add_fields(self, inst, key) -> None:
         self.by_status.setdefault(inst.status, set()).add(key)

@@ -92,10 +92,9 @@ def _in_order(state: RegistryState, name: str | None, after: tuple[str, str] | N
     """The keys in order, of service ``name`` when given, strictly after ``after`` when given."""
     keys = state.idx.keys
     if name is None:
-        return iter(keys) if after is None else keys.irange(minimum=after, inclusive=(False, True))
-    start = (name, "")  # no id sorts before ""
-    ordered = keys.irange(minimum=start) if after is None or after < start else \
-        keys.irange(minimum=after, inclusive=(False, True))
+        return iter(keys) if after is None else keys.from_key(after)
+    start = (name, "")  # ids are never empty: this sorts before the service's first key
+    ordered = keys.from_key(start, inclusive=True) if after is None or after < start else keys.from_key(after)
     return takewhile(lambda k: k[0] == name, ordered)
 
 

@@ -469,7 +469,7 @@ class RegistryState:
             inst = Instance.from_wire(wire)
             fresh.instances[inst.key] = inst
             fresh.services.setdefault(inst.name, {})[inst.id] = inst
-        fresh.idx.add_all(fresh.instances.values())
+        fresh.idx.add_all(fresh.instances)
         changes = self.changes.after_restore()
         self.__dict__.update(fresh.__dict__)
         self.changes = changes
