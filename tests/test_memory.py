@@ -21,3 +21,21 @@ def test_a_variable_the_operator_set_is_left_to_glibc():
                          env=env, capture_output=True, text=True, check=True).stdout
     assert "MALLOC_ARENA_MAX" not in out
     assert ("MALLOC_MMAP_THRESHOLD_" in out) == GLIBC
+
+
+def test_gc_paused_stops_the_collector_for_the_block_only():
+    import gc
+
+    import pytest
+
+    from manifest_node.memory import gc_paused
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():  # nested: the outer block still holds it
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ValueError), gc_paused():
+        raise ValueError("a restore that fails")
+    assert gc.isenabled()
