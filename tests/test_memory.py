@@ -1,9 +1,12 @@
 """glibc's allocator settings (node/memory.py): applied where glibc is, an operator's variable wins."""
 
+import gc
 import os
 import platform
 import subprocess
 import sys
+
+import pytest
 
 from manifest_node import memory
 
@@ -24,11 +27,7 @@ def test_a_variable_the_operator_set_is_left_to_glibc():
 
 
 def test_gc_paused_stops_the_collector_for_the_block_only():
-    import gc
-
-    import pytest
-
-    from manifest_node.memory import gc_paused
+    gc_paused = memory.gc_paused
     assert gc.isenabled()
     with gc_paused():
         assert not gc.isenabled()
