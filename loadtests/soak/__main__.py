@@ -25,9 +25,9 @@ Writes ``soak.json`` (every sample, the slopes, counts by status) and
 
     python -m loadtests.soak --rejudge DIR/soak.json
 
-judges a saved run's samples again with this tree's growth test and prints
-the report (nothing is written), so a change to the test can be shown on
-the runs it was drawn from.
+judges a saved run's samples again with this tree's growth test, prints
+the report and plots it beside the file (``soak-rejudged.png``), so a change
+to the test can be shown on the runs it was drawn from.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def main(argv=None) -> int:
     if args.rejudge:
         result = rejudge(json.loads(Path(args.rejudge).read_text()))
         report(result)
+        plot.plot(result, str(Path(args.rejudge).with_name("soak-rejudged.png")))
         return 0 if result["pass"] else 1
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the nodes are stopped on SIGTERM too
     out = Path(args.out)

@@ -163,3 +163,15 @@ def test_an_exact_line_has_a_point_interval():
     samples = [Sample(t, 3.0 * t, 0) for t in range(10)]
     assert trend.sen_interval(samples) == (3.0, 3.0)
     assert trend.sen_interval(samples[:2]) is None
+
+
+def test_rejudge_recomputes_slopes_growth_and_verdict_from_the_samples():
+    from loadtests.soak.__main__ import rejudge
+    saved = {"config": {"minutes": 60, "fit_minutes": 30}, "samples": p99_rows(N1_WRITE_P99),
+             "slopes": [], "checks": {"growth": ["n1 write_p99_ms grows +66.39 ms/h (threshold 25 ms/h)"],
+                                      "errors": [], "lost": [], "watch": []}, "pass": False}
+    again = rejudge(saved)
+    assert again["pass"] and again["checks"]["growth"] == []
+    s = next(x for x in again["slopes"] if x["series"] == "write_p99_ms")
+    assert s["verdict"] == "ok (within noise)" and s["ci95_per_hour"][0] < 0
+    assert saved["pass"] is False  # the saved run is left as it was
