@@ -61,6 +61,7 @@ class Check:
 # NaN fails every comparison, so each predicate is written to be true only for good values.
 POSITIVE = Check("must be positive", lambda v: v > 0)
 AT_LEAST_1 = Check("must be >= 1", lambda v: v >= 1)
+AT_LEAST_2 = Check("must be >= 2", lambda v: v >= 2)
 NOT_NEGATIVE = Check("must not be negative", lambda v: v >= 0)
 SECONDS = Check("must be a positive number of seconds", lambda v: 0 < v < math.inf)
 
@@ -128,8 +129,7 @@ class NodeConfig:
     forward_inflight: int = setting(4, "A follower's batches of writes on their way to the leader at once; "
                                     "more queue and coalesce.", check=AT_LEAST_1)
     # pysyncobj asserts at least 2 (a node given 1 died with a traceback at start)
-    compaction_entries: int = setting(5000, "Compact the log past this many entries.",
-                                      check=Check("must be >= 2", lambda v: v >= 2))
+    compaction_entries: int = setting(5000, "Compact the log past this many entries.", check=AT_LEAST_2)
     compaction_interval: float = setting(300.0, "Compact the log at least this often.", check=POSITIVE)
     election_timeout_min: float = setting(0.3, "Shortest Raft election timeout.", check=POSITIVE)
     election_timeout_max: float = setting(0.6, "Longest Raft election timeout.", check=POSITIVE)

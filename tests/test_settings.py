@@ -20,7 +20,7 @@ FIELDS = dataclasses.fields(NodeConfig)
 INSECURE = {"insecure": True}  # loopback without a secret; these tests are not about the secret
 
 # A value each kind of bound refuses.
-BAD = {config.POSITIVE: 0, config.AT_LEAST_1: 0, config.NOT_NEGATIVE: -1, config.SECONDS: 0}
+BAD = {config.POSITIVE: 0, config.AT_LEAST_1: 0, config.AT_LEAST_2: 1, config.NOT_NEGATIVE: -1, config.SECONDS: 0}
 
 
 @pytest.mark.parametrize("f", [f for f in FIELDS if f.metadata["check"] is not None], ids=lambda f: f.name)
