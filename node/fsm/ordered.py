@@ -37,13 +37,16 @@ class OrderedKeys:
         for b in self._blocks:
             yield from b
 
-    def __contains__(self, key) -> bool:
+    def _locate(self, key) -> tuple[int, int]:
+        """(block, position) where ``key`` is or would go; block == len(blocks) past the last key.
+
+        Within a block the position is always valid: ``key`` is at most the block's last key."""
         i = bisect_left(self._maxes, key)
-        if i == len(self._blocks):
-            return False
-        block = self._blocks[i]
-        j = bisect_left(block, key)
-        return j < len(block) and block[j] == key
+        return i, (bisect_left(self._blocks[i], key) if i < len(self._blocks) else 0)
+
+    def __contains__(self, key) -> bool:
+        i, j = self._locate(key)
+        return i < len(self._blocks) and self._blocks[i][j] == key
 
     def add(self, key) -> None:
         if not self._blocks:
@@ -51,9 +54,10 @@ class OrderedKeys:
             self._maxes.append(key)
             self._len = 1
             return
-        i = min(bisect_left(self._maxes, key), len(self._blocks) - 1)
+        i, j = self._locate(key)
+        if i == len(self._blocks):  # past the last key: the end of the last block
+            i, j = i - 1, len(self._blocks[-1])
         block = self._blocks[i]
-        j = bisect_left(block, key)
         if j < len(block) and block[j] == key:
             return
         block.insert(j, key)
@@ -67,13 +71,10 @@ class OrderedKeys:
             self._maxes.insert(i + 1, upper[-1])
 
     def discard(self, key) -> None:
-        i = bisect_left(self._maxes, key)
-        if i == len(self._blocks):
+        i, j = self._locate(key)
+        if i == len(self._blocks) or self._blocks[i][j] != key:
             return
         block = self._blocks[i]
-        j = bisect_left(block, key)
-        if j == len(block) or block[j] != key:
-            return
         del block[j]
         self._len -= 1
         if block:
@@ -84,11 +85,12 @@ class OrderedKeys:
 
     def from_key(self, key, inclusive: bool = False):
         """The keys after ``key`` (from it, when ``inclusive``), in order."""
-        i = bisect_left(self._maxes, key)
+        i, start = self._locate(key)
         if i == len(self._blocks):
             return
         block = self._blocks[i]
-        start = bisect_left(block, key) if inclusive else bisect_right(block, key)
+        if not inclusive:
+            start = bisect_right(block, key, start)
         for j in range(start, len(block)):
             yield block[j]
         for k in range(i + 1, len(self._blocks)):
