@@ -149,7 +149,11 @@ def sen_interval(samples: list[Sample], z: float = Z95) -> tuple[float, float] |
     pairwise slopes in order, the interval runs from the (N - C)/2-th to the (N + C)/2 + 1-th,
     rounded outwards.
     """
-    slopes = sorted(_pair_slopes(samples))
+    return _interval(sorted(_pair_slopes(samples)), samples, z)
+
+
+def _interval(slopes: list[float], samples: list[Sample], z: float = Z95) -> tuple[float, float] | None:
+    """``sen_interval`` from the samples' pairwise slopes, already sorted."""
     if len(slopes) < MIN_PAIRS:
         return None
     sizes: dict[int, int] = {}
@@ -179,9 +183,10 @@ def slopes(rows: list[dict], duration_min: float, window_min: float = 30.0) -> l
                       for r in mine if r.get(series) is not None and not (resets and _warming(r, series))]
             if resets:
                 points = _long_enough(points, min(MIN_SPAN_MIN, window / 4))
-            per_min, pairs = theil_sen(points)
-            per_hour = None if per_min is None else round(per_min * 60, 3)
-            low, high = (round(v * 60, 3) for v in sen_interval(points)) if per_min is not None else (None, None)
+            ordered = sorted(_pair_slopes(points))  # once, for the median and the interval
+            pairs, interval = len(ordered), _interval(ordered, points)
+            per_hour = None if interval is None else round(statistics.median(ordered) * 60, 3)
+            low, high = (None, None) if interval is None else (round(v * 60, 3) for v in interval)
             out.append(Slope(node, series, per_hour, unit, threshold, len(points), pairs, gating and gate,
                              low, high))
     return out
