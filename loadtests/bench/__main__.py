@@ -64,6 +64,9 @@ def parse_args(argv=None):
                     help="py-spy every node during the Manifest throughput scenarios (profiles/ in --out)")
     ap.add_argument("--only", default=None, help="comma-separated substrings: run only matching scenarios")
     args = ap.parse_args(argv)
+    if args.profile and profile.py_spy() is None:
+        # Without it every profile would be silently missing from the run's output.
+        ap.error("--profile needs py-spy (in the dev extra: make setup)")
     if args.quick:
         args.duration, args.kills, args.connections = 1, 1, min(args.connections, 16)
         args.heartbeat_instances = min(args.heartbeat_instances, 200)
