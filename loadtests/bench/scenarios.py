@@ -54,6 +54,10 @@ def latency_scenarios(env: Env) -> list[Scenario]:
         Scenario("latency.manifest.read.follower", "manifest", "latency",
                  f"GET /v1/services/{READ_SERVICE} (10 instances), one connection, local read", "follower",
                  [env.manifest_follower + f"/v1/services/{READ_SERVICE}"], lua.static_get()),
+        # After the read above: heartbeats of the read service's instances change what it lists.
+        Scenario("latency.manifest.heartbeat.leader", "manifest", "latency",
+                 f"PUT heartbeat of the {READ_SERVICE} instances, one connection, via the leader", "leader",
+                 [env.manifest_leader], lua.manifest_heartbeat(READ_SERVICE, "r", 10)),
         Scenario("latency.aiohttp.get", "aiohttp", "latency", "bare aiohttp GET, one connection", "server",
                  [env.bare + "/item"], lua.static_get()),
     ]
@@ -64,6 +68,9 @@ def latency_scenarios(env: Env) -> list[Scenario]:
             Scenario("latency.etcd.range.serializable.follower", "etcd", "latency",
                      "etcd serializable range (10 keys), one connection", "follower",
                      [env.etcd_follower + "/v3/kv/range"], lua.etcd_range(ETCD_READ_PREFIX, True)),
+            Scenario("latency.etcd.keepalive.leader", "etcd", "latency",
+                     f"etcd keepalive over {len(env.lease_ids)} leases, one connection, to the leader", "leader",
+                     [env.etcd_leader], lua.etcd_keepalive(env.lease_ids)),
         ]
     return out
 
@@ -118,7 +125,8 @@ def throughput_scenarios(env: Env) -> list[Scenario]:
 
 
 ETCD_KEYS = {
-    "latency.etcd.put.leader", "latency.etcd.range.serializable.follower", "etcd.range.serializable.follower",
+    "latency.etcd.put.leader", "latency.etcd.range.serializable.follower", "latency.etcd.keepalive.leader",
+    "etcd.range.serializable.follower",
     "etcd.range.linearizable.follower", "etcd.put.leader", "etcd.put.follower", "etcd.keepalive.leader",
     "etcd.keepalive.follower", "failover.etcd",
 }
