@@ -87,5 +87,9 @@ def test_the_replica_benchmark_runs_and_reports_its_figures():
     out = subprocess.run([sys.executable, "-m", "loadtests.replica_bench", "--duration", "1"], cwd=ROOT,
                          capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr[-2000:]
-    for line in ("without replicas", "with 1 replica(s)", "ratio with/without", "replication lag", "local reads"):
+    for line in ("without replicas", "with 1 replica(s)", "ratio with/without", "replication lag", "local reads",
+                 "CPU per acknowledged write: voters"):
         assert line in out.stdout, out.stdout
+    cpu_line = next(line for line in out.stdout.splitlines() if line.startswith("CPU per acknowledged write"))
+    figures = [float(w) for w in cpu_line.replace("(", " ").replace(")", " ").split() if w.replace(".", "").isdigit()]
+    assert len(figures) == 4 and figures[0] > 0 and figures[1] > 0, cpu_line  # voters without, with, ratio, replica
