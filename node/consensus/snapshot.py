@@ -19,10 +19,16 @@ journal's head instead, keeping those entries.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import hashlib
 import logging
 import os
+import signal
 import threading
+import time
+import traceback
+import warnings
 
 import msgpack
 from .pysyncobj.config import SERIALIZER_STATE
@@ -121,18 +127,31 @@ class SnapshotHooks:
     """The serializer/deserializer/checker trio handed to SyncObjConf.
 
     pysyncobj calls ``serialize`` on its tick thread, the thread that also
-    sends Raft heartbeats: packing and writing 100,000 instances there took
-    ~1 s, long enough for followers to call an election at every snapshot.
-    So only the capture of the state (plain values, ~0.1 s at that size) runs
-    there; a thread packs and writes it to ``raft.snapshot.part``, and the
-    *checker*, which pysyncobj polls on the tick thread, moves the finished
-    file into place and only then reports success, which is when pysyncobj
-    compacts the journal. Until then the previous snapshot stays in place:
-    pysyncobj renames its ``.tmp`` onto the snapshot right after ``serialize``
-    returns, so ``.tmp`` is a hard link to the previous snapshot and that
-    rename changes nothing. Installing a snapshot from the leader also runs
-    on the tick thread, so the checker cannot race it; an install while our
-    thread packs makes that thread's file stale, and it is dropped.
+    sends Raft heartbeats. Packing and writing 100,000 instances there took
+    ~1 s, long enough for followers to call an election at every snapshot;
+    copying the state under the lock for a worker thread to pack still held
+    the lock for 72 ms at 100,000 instances and 1.4 s at a million, and the
+    worker's packing then fought the node's two threads for the GIL for
+    another 0.6 s (issue 16: a 600 ms p99 and an election in the scale run).
+    So ``serialize`` forks, holding the state lock only for the fork itself:
+    the child's memory is the state at exactly the last applied entry, and
+    the child captures, packs and writes it to ``raft.snapshot.part`` on a
+    core of its own, without the parent's GIL, then exits. The *checker*,
+    which pysyncobj polls on the tick thread, reaps the child, moves the
+    finished file into place and only then reports success, which is when
+    pysyncobj compacts the journal. Until then the previous snapshot stays
+    in place: pysyncobj renames its ``.tmp`` onto the snapshot right after
+    ``serialize`` returns, so ``.tmp`` is a hard link to the previous
+    snapshot and that rename changes nothing. The child never renames
+    anything and dies with the thread that forked it (``PR_SET_PDEATHSIG``),
+    so no dump can appear behind a parent that is gone (docs/durability.md,
+    pitfall 1). Installing a snapshot from the leader also runs on the tick
+    thread, so the checker cannot race it; an install while the child packs
+    makes its file stale: the child is killed and the file dropped.
+
+    The child touches every object it packs, so the kernel copies the pages
+    that hold them: while it runs, the machine holds up to a second copy of
+    the state (docs/durability.md, "Limits").
     """
 
     def __init__(self, fsm: RegistryState, lock: threading.Lock, fsync: bool, on_restore,
@@ -143,9 +162,8 @@ class SnapshotHooks:
         self._hashes = hashes if hashes is not None else AppliedHash()
         self._disk = disk if disk is not None else DiskHealth()
         self._status = SERIALIZER_STATE.NOT_SERIALIZING
-        self._worker: threading.Thread | None = None
+        self._child: int | None = None  # the pid of the process writing the part file
         self._pending: tuple[str, str, int] | None = None  # (part, final, generation) being written
-        self._written: bool | None = None  # set by the worker: the part file is complete (or failed)
         self._generation = 0  # bumped by every install
         # For /metrics (node/metrics_store.py): plain ints, each with one writer (the tick thread).
         self.written = 0  # snapshots this process wrote and put in place
@@ -161,11 +179,11 @@ class SnapshotHooks:
                 "cluster": sorted(str(getattr(n, "address", n)) for n in cluster if n is not None),
                 # The divergence chain at this state, so an installing node continues it.
                 "applied_hash": [self._hashes.index, self._hashes.digest]}
-        with self._lock:
-            captured = self._fsm.capture()
         final = filename[:-len(".tmp")] if filename.endswith(".tmp") else None
         if final is None or not os.path.exists(final):
             # The first snapshot: nothing to keep in place meanwhile, write it here.
+            with self._lock:
+                captured = self._fsm.capture()
             try:
                 self._write(filename, captured, meta)
             except Exception:
@@ -178,63 +196,73 @@ class SnapshotHooks:
             os.unlink(filename)
         os.link(final, filename)
         part = final + ".part"
-        self._pending, self._written = (part, final, self._generation), None
-        self._status = SERIALIZER_STATE.SERIALIZING
-        self._worker = threading.Thread(target=self._work, args=(part, captured, meta),
-                                        name="manifest-snapshot", daemon=True)
-        self._worker.start()
-
-    def _work(self, part: str, captured: dict, meta: dict) -> None:
+        parent = os.getpid()
         try:
-            self._write(part, captured, meta)
-            self._written = True
-        except OSError:
-            self._written = False  # reported once by DiskHealth; retried at the next compaction
-        except Exception:
-            log.exception("writing the snapshot failed")
-            self._written = False
+            with self._lock, warnings.catch_warnings():
+                # Python warns of fork in a threaded process; the child runs no thread, takes no
+                # lock and calls nothing that another thread could have held locked: it only
+                # packs the state, writes a file and exits.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+        except OSError as exc:  # no memory or processes left: the journal keeps growing meanwhile
+            log.error("cannot fork the snapshot writer: %s; retrying at the next compaction", exc)
+            self._count(False)
+            self._status = SERIALIZER_STATE.FAILED
+            return
+        if pid == 0:
+            _write_and_exit(self._fsm, part, meta, self._fsync, parent)
+        self._child, self._pending = pid, (part, final, self._generation)
+        self._status = SERIALIZER_STATE.SERIALIZING
 
     def _write(self, path: str, captured: dict, meta: dict) -> None:
-        blob = pack_dump(meta, pack_snapshot(captured))
         try:
-            with open(path, "wb") as f:
-                f.write(blob)
-                if self._fsync:
-                    f.flush()
-                    os.fsync(f.fileno())
+            write_dump(path, captured, meta, self._fsync)
         except OSError as exc:
             self._disk.failed("snapshot", exc)
-            try:
-                os.unlink(path)  # a partial snapshot must never be taken for one
-            except OSError:
-                pass
             raise
         self._disk.succeeded("snapshot")
 
     def check(self) -> int:
         """pysyncobj's serializeChecker, on its tick thread: SUCCESS or FAILED once per snapshot."""
         if self._status == SERIALIZER_STATE.SERIALIZING:
-            written = self._written
-            if written is None:
+            code = self._reap(os.WNOHANG)
+            if code is None:
                 return SERIALIZER_STATE.SERIALIZING
             part, final, generation = self._pending
             self._pending = None
-            if written and generation == self._generation:
+            stale = generation != self._generation
+            if code == 0 and not stale:
                 os.replace(part, final)
                 if self._fsync:
                     fsync_dir(os.path.dirname(final) or ".")
+                self._disk.succeeded("snapshot")
                 self._count(True)
                 self._status = SERIALIZER_STATE.SUCCESS
             else:
-                if not written:
-                    self._count(False)  # a stale file (an install meanwhile) is no failure
+                if not stale:  # a stale file (an install meanwhile) is no failure
+                    self._count(False)
+                    if 0 < code < _CRASHED:
+                        self._disk.failed("snapshot", OSError(code, os.strerror(code)))
+                    else:
+                        log.error("the snapshot writer ended with %s", _how(code))
                 if os.path.exists(part):
-                    os.unlink(part)  # stale: a snapshot from the leader was installed meanwhile
+                    os.unlink(part)
                 self._status = SERIALIZER_STATE.FAILED
         status = self._status
         if status in (SERIALIZER_STATE.SUCCESS, SERIALIZER_STATE.FAILED):
             self._status = SERIALIZER_STATE.NOT_SERIALIZING
         return status
+
+    def _reap(self, flags: int) -> int | None:
+        """The child's exit code (negative: the signal that ended it), None while it runs."""
+        try:
+            pid, status = os.waitpid(self._child, flags)
+        except ChildProcessError:  # reaped by someone else: its outcome is unknown
+            pid, status = self._child, _CRASHED << 8
+        if pid == 0:
+            return None
+        self._child = None
+        return os.waitstatus_to_exitcode(status)
 
     def _count(self, ok: bool) -> None:
         if ok:
@@ -243,13 +271,24 @@ class SnapshotHooks:
             self.failures += 1
         self.failing = not ok
 
-    def wait(self, timeout: float | None = None) -> None:
-        """Tests and shutdown: let a snapshot being written finish."""
-        if self._worker is not None:
-            self._worker.join(timeout)
+    def wait(self, timeout: float = 30.0) -> None:
+        """Tests and shutdown: let a snapshot being written finish (the checker still reaps it)."""
+        deadline = time.monotonic() + timeout
+        while self._child is not None and time.monotonic() < deadline:
+            try:
+                if os.waitid(os.P_PID, self._child, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                    return
+            except ChildProcessError:
+                return
+            time.sleep(0.01)
 
     def deserialize(self, filename: str):
         self._generation += 1  # a snapshot being written now describes a state we are leaving
+        if self._child is not None:
+            try:
+                os.kill(self._child, signal.SIGKILL)  # its file is stale; the checker reaps it
+            except ProcessLookupError:
+                pass
         raw = read_dump(filename)
         if raw is None:
             raise FileNotFoundError(filename)
@@ -263,6 +302,59 @@ class SnapshotHooks:
         log.info("state restored from a snapshot", extra={"index": raw["last"][1], "revision": revision})
         self._on_restore(revision)
         return _entry(raw["last"]), _entry(raw["prev"]), tuple(raw["cluster"])
+
+
+_CRASHED = 255  # the child's exit code for anything but an OSError
+_PR_SET_PDEATHSIG = 1
+try:
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the child looks nothing up
+except (OSError, AttributeError):  # not Linux: a child can outlive its parent; only .part is at risk
+    _PRCTL = None
+
+
+def _how(code: int) -> str:
+    return f"signal {-code}" if code < 0 else f"exit code {code}"
+
+
+def write_dump(path: str, captured: dict, meta: dict, fsync: bool) -> None:
+    """Pack and write a snapshot file; a partial one is removed (OSError is raised)."""
+    blob = pack_dump(meta, pack_snapshot(captured))
+    try:
+        with open(path, "wb") as f:
+            f.write(blob)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+    except OSError:
+        try:
+            os.unlink(path)  # a partial snapshot must never be taken for one
+        except OSError:
+            pass
+        raise
+
+
+def _write_and_exit(fsm: RegistryState, part: str, meta: dict, fsync: bool, parent: int) -> None:
+    """The forked child: capture, pack and write ``part``, then exit (0, an errno, or 255)."""
+    code = _CRASHED
+    try:
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before that took effect
+            os._exit(code)
+        gc.disable()  # a collection would touch, and so copy, every page of the parent's heap
+        # A signal sent to this process alone must not reach the parent's event loop through the
+        # wake-up descriptor the two share (asyncio's signal handling), nor run its handlers.
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        write_dump(part, fsm.capture(), meta, fsync)
+        code = 0
+    except OSError as exc:
+        code = exc.errno if exc.errno and 0 < exc.errno < _CRASHED else _CRASHED
+    except BaseException:
+        traceback.print_exc()  # a bug: its trace to the node's stderr; the parent logs the exit code
+    finally:
+        os._exit(code)
 
 
 def reconcile(journal_path: str, dump_path: str) -> str:
