@@ -202,9 +202,9 @@ def one_size(size: int, args, tmp: Path) -> dict:
     ttl = max(30, math.ceil(3 * size / rate))
     batches = math.ceil(size / BATCH)
     # One snapshot, a few seconds after the fleet is in (heartbeat batches add 0.2-4 entries a second), and
-    # none while it registers or while the reads are timed: a snapshot's capture holds the state lock
-    # (``capture_s``), and one every 50 entries at a million instances stalled registration (335 s) and
-    # the reads (p99 150 ms) for what the node's own setting (5,000 entries or 300 s) does rarely.
+    # none while it registers or while the reads are timed: a snapshot costs a core for seconds at this
+    # size, and one every 50 entries at a million instances stalled registration (335 s) and the reads
+    # (p99 150 ms) for what the node's own setting (5,000 entries or 300 s) does rarely.
     entries_per_s = rate / BATCH
     extra = ["--compaction-entries", str(batches + max(2, math.ceil(2 * entries_per_s))),
              "--compaction-interval", "3600", "--max-instances", str(max(size, 1_000_000)),
