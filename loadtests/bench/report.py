@@ -1,4 +1,4 @@
-"""Issue 6's targets as ratios of figures measured in the same run; table, JSON and plot.
+"""Issue 6's and issue 16's targets as ratios of figures measured in the same run; table, JSON and plot.
 
 ``results`` maps a scenario key to its measurement (``rps``, ``latency_ms``,
 ``error_count``, ...) or to ``{"skipped": reason}``.
@@ -28,7 +28,7 @@ class Target:
     threshold: float
     baseline: str | None = None  # ratio scenario/baseline when set; else an absolute value
     higher_is_better: bool = True
-    unit: str = "x"
+    unit: str = "x"  # x: req/s over the baseline's; "x p50", "x cpu": p50 or CPU per request over its
 
 
 TARGETS = [
@@ -52,6 +52,31 @@ TARGETS = [
            higher_is_better=False, unit="ms"),
     Target("6", "failover: median SIGKILL -> next acknowledged write <= 0.6 s", "failover.manifest", 0.6,
            higher_is_better=False, unit="s"),
+    # Issue 16, its targets 1-3 (its 4-6 are loadtests.scale's, cost_curve's and replica_bench's).
+    Target("16.1a", "registrations over 3 nodes >= 1.25 x etcd put->leader", "manifest.register.spread", 1.25,
+           "etcd.put.leader"),
+    Target("16.1b", "CPU per registration <= 0.75 x etcd put's", "manifest.register.spread", 0.75,
+           "etcd.put.leader", higher_is_better=False, unit="x cpu"),
+    Target("16.1c", "heartbeats over 3 nodes >= 2 x etcd keepalive->leader", "manifest.heartbeat.spread", 2.0,
+           "etcd.keepalive.leader"),
+    Target("16.1d", "CPU per heartbeat <= 0.5 x etcd keepalive's", "manifest.heartbeat.spread", 0.5,
+           "etcd.keepalive.leader", higher_is_better=False, unit="x cpu"),
+    Target("16.2a", "one connection: register p50 via the leader <= 0.8 x etcd put p50",
+           "latency.manifest.register.leader", 0.8, "latency.etcd.put.leader", higher_is_better=False,
+           unit="x p50"),
+    Target("16.2b", "one connection: register p50 via a follower <= 1.2 x etcd put p50",
+           "latency.manifest.register.follower", 1.2, "latency.etcd.put.leader", higher_is_better=False,
+           unit="x p50"),
+    Target("16.2c", "one connection: heartbeat p50 <= 0.8 x etcd keepalive p50",
+           "latency.manifest.heartbeat.leader", 0.8, "latency.etcd.keepalive.leader", higher_is_better=False,
+           unit="x p50"),
+    Target("16.2d", "one connection: local read p50 <= 0.5 x etcd serializable p50",
+           "latency.manifest.read.follower", 0.5, "latency.etcd.range.serializable.follower",
+           higher_is_better=False, unit="x p50"),
+    Target("16.3a", "local reads on a follower >= 0.9 x bare aiohttp GET", "manifest.read.local.follower", 0.9,
+           "aiohttp.get"),
+    Target("16.3b", "linearizable reads >= 2.5 x etcd linearizable range", "manifest.read.linearizable.follower",
+           2.5, "etcd.range.linearizable.follower"),
 ]
 
 
@@ -66,9 +91,15 @@ def _value(target: Target, results: dict) -> float | None:
     if target.unit == "s":
         return r.get("median_s")
     base = results.get(target.baseline) or {}
-    if not base.get("rps"):
+    if target.unit == "x p50":
+        mine, theirs = (r.get("latency_ms") or {}).get("p50"), (base.get("latency_ms") or {}).get("p50")
+    elif target.unit == "x cpu":
+        mine, theirs = r.get("cpu_us_per_req"), base.get("cpu_us_per_req")
+    else:
+        mine, theirs = r.get("rps"), base.get("rps")
+    if not mine or not theirs:
         return None
-    return r["rps"] / base["rps"]
+    return mine / theirs
 
 
 def evaluate(results: dict) -> list[dict]:
@@ -117,6 +148,8 @@ def table(results: dict, targets: list[dict]) -> str:
         v = "n/a" if t["value"] is None else f"{t['value']:.3f}"
         need = (">=" if t["unit"] == "x" else "<=") + f" {t['threshold']:g}" + (
             "" if t["unit"] == "down" else f" {t['unit']}")
+        if t["unit"].startswith("x "):
+            need = f"<= {t['threshold']:g} x"  # the kind of ratio is in the target's text
         res = {True: "PASS", False: "FAIL", None: "n/a"}[t["pass"]]
         lines.append(f"{t['id']:5} {t['target'][:64]:64} {v:>9} {need:>9}  {res}"
                      + (f" ({t['note']})" if "note" in t else ""))
