@@ -143,6 +143,8 @@ def cli(run, summary=lambda: "") -> None:
             bad += 1
             print(f"seed {seed}: {len(problems)} problems; {problems[0]}")
     print(f"{bad} of {args.seeds} seeds found problems{summary()}")
+    if bad:
+        raise SystemExit(1)
 
 
 def main() -> None:
