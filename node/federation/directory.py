@@ -5,7 +5,8 @@ forwarder (forward.py) after every attempt. ``candidates`` orders a
 region's nodes for one request: healthy ones by round-trip time first,
 then those not yet probed; a node whose circuit is open (it failed a
 moment ago) is left out until a probe or its back-off lets it back in, so
-a dead node costs one timeout, not one per request.
+a dead node costs one timeout, not one per request. Those left out are
+still tried, after every candidate failed, while the request has time left.
 """
 
 from __future__ import annotations
@@ -89,6 +90,13 @@ class Region:
         # Failed but due for another try (back-off over): after the good ones.
         retry = [n for n in self.nodes if not n.circuit_open and n.healthy is False]
         return usable + retry
+
+    def held_back(self) -> list[RemoteNode]:
+        """The nodes ``candidates`` leaves out (circuit open), fewest failures first: a last resort.
+
+        A probe that timed out on a loaded machine opens a live node's circuit as surely as a
+        dead node's; when every candidate then fails, one of these may still answer in time."""
+        return sorted((n for n in self.nodes if n.circuit_open), key=lambda n: n.failures)
 
     def view(self) -> dict:
         return {"name": self.name, "local": False, "healthy": self.healthy, "rtt_ms": _ms(self.rtt_ms),

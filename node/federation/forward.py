@@ -4,7 +4,8 @@ Each attempt is bounded by ``federation_timeout`` and the whole read by
 ``federation_deadline`` (plus the wait of a blocking read), so a region
 that stopped answering costs a caller at most the deadline, and, once its
 nodes' circuits are open (directory.py), nothing: the read fails at once
-with 503 ``region_unavailable``. A 4xx is the region's answer, not a
+with 503 ``region_unavailable``. When some are open and every other node
+fails, the open ones are tried last, within the deadline. A 4xx is the region's answer, not a
 failure: it is passed back as it is, but for a 401 or 403, which can only
 mean the region refused the federation token (403 ``federation_refused``).
 """
@@ -53,7 +54,8 @@ class Forwarder:
         """The region's answer to ``GET path?query``; RegionUnavailable when no node gave one in time.
 
         ``path`` is already percent-encoded; ``extra``: seconds the remote may hold the read (``wait``)."""
-        nodes = self.directory.get(region).candidates()
+        known = self.directory.get(region)
+        nodes = known.candidates()
         if not nodes:
             self._count(region, "unavailable")
             raise RegionUnavailable(f"no node of region {region!r} is reachable (all failed recently; "
@@ -61,7 +63,7 @@ class Forwarder:
         end = time.monotonic() + (self.deadline if deadline is None else deadline) + extra
         sent = {**self.headers, **(headers or {})}
         errors = []
-        for node in nodes:
+        for node in [*nodes, *known.held_back()]:  # held back: computed before this read opened any circuit
             left = end - time.monotonic()
             if left <= 0:
                 break

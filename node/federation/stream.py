@@ -57,7 +57,9 @@ class RemoteWatch:
         node, as a 5xx or a dead socket is: its body holds no frame, so taking
         it for a stream would reconnect at once, forever (a 404 or 429 from a
         restarting node). A 401 or 403 raises Refused: no other node differs."""
-        for node in self.directory.get(self.region).candidates():
+        known = self.directory.get(self.region)
+        nodes = known.candidates()
+        for node in [*nodes, *known.held_back()] if nodes else []:  # as forward.py: the held back last
             query = list(self.query) + ([("since", str(self.last))] if self.last is not None else [])
             url = f"{node.url}/v1/watch"
             try:

@@ -184,3 +184,25 @@ async def test_a_region_refusing_the_token_is_passed_over_by_star_and_failover(a
     body = await failover.json()
     assert failover.status == 200 and body["region"] == "ap" and [r["id"] for r in body["instances"]] == ["ap-1"]
     assert body["failover"] == {"tried": ["us", "eu", "ap"], "skipped": ["eu"]}
+
+
+async def test_a_node_held_back_by_its_circuit_is_tried_when_every_other_node_fails(aiohttp_server, aiohttp_client):
+    async def listing(request):
+        return web.json_response({"instances": [instance("api", "eu-1")]})
+
+    live = await stand_in(aiohttp_server, {"/v1/services/{name}": listing})
+    dying = await stand_in(aiohttp_server, {})
+    us_server, _ = await region(aiohttp_server, "us", [f"eu={url(dying)},{url(live)}"], **QUIET)
+    us = await aiohttp_client(us_server)
+    federation = us_server.app[FEDERATION]
+    await eventually_true(lambda: federation.prober.rounds >= 1)  # both probed healthy; no round follows
+    await dying.close()  # its port now refuses connections
+    nodes = federation.directory.get("eu").nodes
+    nodes[1].failed("TimeoutError")  # a probe of the live node timed out on a loaded machine: circuit open
+    assert nodes[1].circuit_open and not nodes[0].circuit_open and nodes[0].healthy
+    resp = await us.get("/v1/services/api?region=eu")
+    body = await resp.json()
+    # Before the fix only the dead node was tried: 503 region_unavailable with a live node in the region.
+    assert resp.status == 200, body
+    assert [r["id"] for r in body["instances"]] == ["eu-1"] and resp.headers["X-Manifest-Region-Node"] == url(live)
+    assert nodes[0].circuit_open and not nodes[1].circuit_open and nodes[1].healthy
