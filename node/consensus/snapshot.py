@@ -139,10 +139,9 @@ class SnapshotHooks:
     core of its own, without the parent's GIL, then exits. The *checker*,
     which pysyncobj polls on the tick thread, reaps the child, moves the
     finished file into place and only then reports success, which is when
-    pysyncobj compacts the journal. Until then the previous snapshot stays
-    in place: pysyncobj renames its ``.tmp`` onto the snapshot right after
-    ``serialize`` returns, so ``.tmp`` is a hard link to the previous
-    snapshot and that rename changes nothing. The child never renames
+    pysyncobj compacts the journal. Until then the previous snapshot, or
+    none for a node's first, stays in place (the fork renames nothing when
+    it is given a checker, PATCHES.md "writer renames"). The child never renames
     anything and dies with the thread that forked it (``PR_SET_PDEATHSIG``),
     so no dump can appear behind a parent that is gone (docs/durability.md,
     pitfall 1). Installing a snapshot from the leader also runs on the tick
@@ -179,22 +178,8 @@ class SnapshotHooks:
                 "cluster": sorted(str(getattr(n, "address", n)) for n in cluster if n is not None),
                 # The divergence chain at this state, so an installing node continues it.
                 "applied_hash": [self._hashes.index, self._hashes.digest]}
-        final = filename[:-len(".tmp")] if filename.endswith(".tmp") else None
-        if final is None or not os.path.exists(final):
-            # The first snapshot: nothing to keep in place meanwhile, write it here.
-            with self._lock:
-                captured = self._fsm.capture()
-            try:
-                self._write(filename, captured, meta)
-            except Exception:
-                self._count(False)
-                raise
-            self._count(True)
-            self._status = SERIALIZER_STATE.SUCCESS
-            return
-        if os.path.exists(filename):
-            os.unlink(filename)
-        os.link(final, filename)
+        # pysyncobj passes its ".tmp" name and, given a checker, leaves the rename to us (PATCHES.md).
+        final = filename[:-len(".tmp")] if filename.endswith(".tmp") else filename
         part = final + ".part"
         parent = os.getpid()
         try:
@@ -213,14 +198,6 @@ class SnapshotHooks:
             _write_and_exit(self._fsm, part, meta, self._fsync, parent)
         self._child, self._pending = pid, (part, final, self._generation)
         self._status = SERIALIZER_STATE.SERIALIZING
-
-    def _write(self, path: str, captured: dict, meta: dict) -> None:
-        try:
-            write_dump(path, captured, meta, self._fsync)
-        except OSError as exc:
-            self._disk.failed("snapshot", exc)
-            raise
-        self._disk.succeeded("snapshot")
 
     def check(self) -> int:
         """pysyncobj's serializeChecker, on its tick thread: SUCCESS or FAILED once per snapshot."""

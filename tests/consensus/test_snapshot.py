@@ -1,4 +1,8 @@
-"""SnapshotHooks: later snapshots are captured, packed and written by a forked child."""
+"""SnapshotHooks: every snapshot is captured, packed and written by a forked child.
+
+The hooks are driven through the vendored pysyncobj Serializer, as the tick
+thread drives them, so its part (it renames nothing: PATCHES.md) is pinned too.
+"""
 
 import os
 import subprocess
@@ -8,6 +12,7 @@ import time
 from pathlib import Path
 
 from manifest_node.consensus.pysyncobj.config import SERIALIZER_STATE as S
+from manifest_node.consensus.pysyncobj.serializer import Serializer
 
 from manifest_node.consensus import snapshot
 from manifest_node.consensus.snapshot import SnapshotHooks, read_dump
@@ -27,6 +32,12 @@ def state_with(n: int) -> RegistryState:
 def hooks_for(fsm, restored=None):
     return SnapshotHooks(fsm, threading.Lock(), fsync=False,
                          on_restore=(restored if restored is not None else []).append)
+
+
+def dump(hooks, final) -> None:
+    """What pysyncobj's tick thread does to take a snapshot: its Serializer with our hooks."""
+    Serializer(str(final), 2 ** 16, True, hooks.serialize, hooks.deserialize, hooks.check).serialize(
+        (None, *ENTRIES), ENTRIES[0][1])
 
 
 def dumped(path) -> tuple:
@@ -58,9 +69,8 @@ def primed(tmp_path, monkeypatch, restored=None):
     """Hooks with a first snapshot in place, whose next writer waits for ``release``."""
     fsm, final = state_with(3), str(tmp_path / "raft.snapshot")
     hooks = hooks_for(fsm, restored)
-    hooks.serialize(final + ".tmp", ENTRIES)
-    os.replace(final + ".tmp", final)
-    hooks.check()
+    dump(hooks, final)
+    assert settled(hooks) == S.SUCCESS
     release, original = Gate(tmp_path / "go"), snapshot.write_dump
     monkeypatch.setattr(snapshot, "write_dump", lambda *a: (release.wait(10), original(*a)))
     return fsm, final, hooks, release
@@ -72,13 +82,21 @@ def settled(hooks):
     return hooks.check()
 
 
-def test_first_snapshot_is_written_at_once(tmp_path):
+def test_the_first_snapshot_is_written_by_a_child_too(tmp_path, monkeypatch):
     fsm, final = state_with(3), str(tmp_path / "raft.snapshot")
     hooks = hooks_for(fsm)
-    hooks.serialize(final + ".tmp", ENTRIES)
-    os.replace(final + ".tmp", final)  # what pysyncobj does next
-    assert [hooks.check(), hooks.check()] == [S.SUCCESS, S.NOT_SERIALIZING]
-    assert dumped(final) == fsm.digest_view() and read_dump(final)["last"] == [b"x", 7, 2]
+    release, original = Gate(tmp_path / "go"), snapshot.write_dump
+    monkeypatch.setattr(snapshot, "write_dump", lambda *a: (release.wait(10), original(*a)))
+    captured_view = fsm.digest_view()
+    dump(hooks, final)
+    fsm.apply(C.encode(3000, 1, [C.deregister("web", "w0")]))  # after the fork: not in this snapshot
+    # Before the fix the first snapshot was packed and written here, under the state lock.
+    assert hooks.check() == S.SERIALIZING and hooks._child is not None
+    assert not os.path.exists(final) and not os.path.exists(final + ".tmp")  # none until it is whole
+    release.set()
+    assert [settled(hooks), hooks.check()] == [S.SUCCESS, S.NOT_SERIALIZING]
+    assert dumped(final) == captured_view and read_dump(final)["last"] == [b"x", 7, 2]
+    assert not os.path.exists(final + ".part") and hooks.written == 1
 
 
 def test_later_snapshots_are_written_by_a_child_and_moved_into_place_by_the_checker(tmp_path, monkeypatch):
@@ -86,9 +104,8 @@ def test_later_snapshots_are_written_by_a_child_and_moved_into_place_by_the_chec
     old = dumped(final)
     fsm.apply(C.encode(2000, 1, [C.register({"name": "web", "id": f"w{i}", "tags": ["a"]}) for i in range(3, 5)]))
     captured_view = fsm.digest_view()
-    hooks.serialize(final + ".tmp", ENTRIES)
+    dump(hooks, final)
     fsm.apply(C.encode(3000, 1, [C.deregister("web", "w0")]))  # after the fork: not in this snapshot
-    os.replace(final + ".tmp", final)  # a no-op: .tmp is a link to the previous snapshot
     assert dumped(final) == old
     assert hooks.check() == S.SERIALIZING  # pysyncobj keeps the journal meanwhile
     release.set()
@@ -101,9 +118,8 @@ def test_a_snapshot_installed_meanwhile_makes_the_one_being_written_stale(tmp_pa
     fsm, final, hooks, release = primed(tmp_path, monkeypatch, restored)
     installed = dumped(final)
     fsm.apply(C.encode(2000, 1, [C.register({"name": "db", "id": "d1"})]))
-    hooks.serialize(final + ".tmp", ENTRIES)
+    dump(hooks, final)
     child = hooks._child
-    os.replace(final + ".tmp", final)
     hooks.deserialize(final)  # the leader's snapshot, installed on the tick thread: the child is killed
     assert settled(hooks) == S.FAILED and hooks._child is None
     assert dumped(final) == installed and not os.path.exists(final + ".part") and restored
@@ -118,21 +134,21 @@ def test_a_snapshot_installed_meanwhile_makes_the_one_being_written_stale(tmp_pa
 def test_counts_for_metrics_written_failed_and_stale_apart(tmp_path, monkeypatch):
     restored = []
     fsm, final, hooks, release = primed(tmp_path, monkeypatch, restored)
-    assert (hooks.written, hooks.failures, hooks.failing) == (1, 0, False)  # the first, written at once
+    assert (hooks.written, hooks.failures, hooks.failing) == (1, 0, False)  # the first one
     # A child whose write fails: counted, reported to the disk's health, failing until a snapshot is
     # written again.
     gated = snapshot.write_dump
     monkeypatch.setattr(snapshot, "write_dump", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left")))
-    hooks.serialize(final + ".tmp", ENTRIES)
+    dump(hooks, final)
     assert settled(hooks) == S.FAILED and (hooks.written, hooks.failures, hooks.failing) == (1, 1, True)
     assert [p["file"] for p in hooks._disk.problems()] == ["snapshot"]
     # A stale one (an install meanwhile) is no failure; the install is counted.
     monkeypatch.setattr(snapshot, "write_dump", gated)
-    hooks.serialize(final + ".tmp", ENTRIES)
+    dump(hooks, final)
     hooks.deserialize(final)
     assert settled(hooks) == S.FAILED and (hooks.failures, hooks.installs) == (1, 1)
     release.set()
-    hooks.serialize(final + ".tmp", ENTRIES)
+    dump(hooks, final)
     assert settled(hooks) == S.SUCCESS and (hooks.written, hooks.failures, hooks.failing) == (2, 1, False)
     assert hooks._disk.problems() == []
 
@@ -142,26 +158,24 @@ def test_a_writer_that_crashes_is_a_failure_and_leaves_the_snapshot_in_place(tmp
     old = dumped(final)
     monkeypatch.setattr(snapshot, "write_dump", lambda *a: 1 / 0)  # a bug in the child
     fsm.apply(C.encode(2000, 1, [C.register({"name": "db", "id": "d1"})]))
-    hooks.serialize(final + ".tmp", ENTRIES)
-    os.replace(final + ".tmp", final)
+    dump(hooks, final)
     assert settled(hooks) == S.FAILED and (hooks.failures, hooks.failing) == (1, True)
     assert dumped(final) == old and not os.path.exists(final + ".part")
     assert hooks._disk.problems() == []  # not the disk's fault
 
 
 NODE = """
-import os, sys, time
+import sys, time
 from manifest_node.consensus import snapshot
-from tests.consensus.test_snapshot import ENTRIES, Gate, hooks_for, state_with
+from tests.consensus.test_snapshot import Gate, dump, hooks_for, settled, state_with
 
 final, gate = sys.argv[1], Gate(sys.argv[2])
 hooks = hooks_for(state_with(3))
-hooks.serialize(final + ".tmp", ENTRIES)
-os.replace(final + ".tmp", final)
-hooks.check()
+dump(hooks, final)
+settled(hooks)
 original = snapshot.write_dump
 snapshot.write_dump = lambda *a: (gate.wait(30), original(*a))
-hooks.serialize(final + ".tmp", ENTRIES)  # on the thread that lives on, as pysyncobj's tick thread does
+dump(hooks, final)  # on the thread that lives on, as pysyncobj's tick thread does
 print(hooks._child, flush=True)
 time.sleep(60)
 """
@@ -199,8 +213,8 @@ def test_a_fork_that_fails_is_a_failed_snapshot_retried_later(tmp_path, monkeypa
     fsm, final, hooks, release = primed(tmp_path, monkeypatch)
     release.set()
     monkeypatch.setattr(snapshot.os, "fork", lambda: (_ for _ in ()).throw(OSError(12, "Cannot allocate memory")))
-    hooks.serialize(final + ".tmp", ENTRIES)
+    dump(hooks, final)
     assert hooks.check() == S.FAILED and (hooks.failures, hooks.failing) == (1, True)
     monkeypatch.undo()
-    hooks.serialize(final + ".tmp", ENTRIES)
+    dump(hooks, final)
     assert settled(hooks) == S.SUCCESS and (hooks.written, hooks.failing) == (2, False)

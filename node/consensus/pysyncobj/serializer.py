@@ -91,7 +91,10 @@ class Serializer(object):
                     with gzip.GzipFile(fileobj=f, mode='wb') as g:
                         pickle.dump(data, g)
 
-            atomicReplace(tmpFile, self.__fileName)
+            if self.__serializeChecker is None:
+                atomicReplace(tmpFile, self.__fileName)
+            # else Manifest: the serializer's own writer puts its file in place when it is
+            # complete, which the checker reports; renaming it here would put a partial one.
             if self.__useFork:
                 os._exit(0)
             else:
