@@ -35,6 +35,7 @@ import gc
 import json
 import os
 import resource
+import shutil
 import signal
 import sys
 import tempfile
@@ -147,6 +148,9 @@ def run(args) -> dict:
         finally:
             for thing in started:
                 thing.stop()
+            # The nodes' logs outlive the run: an election or an error in a round is explained there.
+            for path in (Path(tmp) / "cluster").glob("*.log"):
+                shutil.copy(path, out_dir / path.name)
 
 
 class _Registrar(threading.Thread):
