@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import sys
 from dataclasses import dataclass, field
+
+_intern = sys.intern
 
 UP = "up"
 UNHEALTHY = "unhealthy"
@@ -117,16 +120,27 @@ class Instance:
 
     @classmethod
     def from_wire(cls, w: list) -> "Instance":
-        inst = cls(w[0], w[1], w[2], w[3], w[4], dict(w[5]), list(w[6]), dict(w[7]),
-                   list(w[8]), None if w[9] is None else float(w[9]), w[10], w[11], w[12], w[13], w[14],
-                   w[15], w[16])
+        # Interned as a registration interns them (registry.py): msgpack gives every record its
+        # own copy of the strings a fleet repeats, statuses included.
+        inst = cls(_intern(w[0]), w[1], _opt(w[2]), _opt(w[3]), w[4], _strs(w[5]), [_intern(t) for t in w[6]],
+                   _strs(w[7]), [_intern(d) for d in w[8]], None if w[9] is None else float(w[9]),
+                   _intern(w[10]), _intern(w[11]), w[12], w[13], w[14], w[15], w[16])
         if len(w) > 17:
             (inst.generation, inst.weight, inst.load, inst.load_pub, inst.load_pub_at, inst.check,
              inst.check_state, inst.expired, inst.mode, inst.mode_info, inst.drain_deadline) = w[17:28]
             inst.weight = float(inst.weight)
+            inst.check_state, inst.mode = _opt(inst.check_state), _opt(inst.mode)
         else:  # format 1/2: only the ttl could have turned it down
             inst.expired = inst.status == DOWN
         return inst
+
+
+def _opt(value: str | None) -> str | None:
+    return None if value is None else _intern(value)
+
+
+def _strs(mapping: dict) -> dict[str, str]:
+    return {_intern(k): _intern(v) for k, v in mapping.items()}
 
 
 @functools.lru_cache(maxsize=16384)  # a batch of heartbeats shares one stamp; registrations keep theirs

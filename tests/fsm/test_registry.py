@@ -1,6 +1,7 @@
 """Unit tests of the pure registry state machine."""
 
 import msgpack
+import pytest
 
 from manifest_node.fsm import commands as C
 from manifest_node.fsm.registry import RegistryState, pack_snapshot
@@ -211,3 +212,31 @@ def test_voters_follow_membership_changes_and_travel_in_snapshots():
     offline = RegistryState()  # tools without a configuration accept any, and stay so
     offline.change_voters("add", "127.0.0.1:8")
     assert offline.member_rafts is None
+
+
+def test_a_restore_reads_its_instances_one_by_one_in_any_key_order_and_interns_their_strings():
+    s = RegistryState()
+    record = {"address": "10.0.0.5", "version": "1.4.2", "tags": ["blue"], "metadata": {"zone": "b"},
+              "interfaces": {"http": "http://10.0.0.5:8080"}, "dependencies": ["db"]}
+    apply(s, 1000, *[C.register({"name": "web", "id": f"w{i}", **record}) for i in range(3)])
+    snap = msgpack.unpackb(s.snapshot(), raw=False)
+    assert list(snap)[-1] == "instances"
+    moved = msgpack.packb({"instances": snap.pop("instances"), **snap}, use_bin_type=True)  # first, not last
+    restored = RegistryState()
+    restored.restore(moved)
+    assert restored.digest_view() == s.digest_view()
+    a, b = restored.instances[("web", "w0")], restored.instances[("web", "w2")]
+    # msgpack decodes a copy per record; one copy of each repeated string is kept, as a registration keeps.
+    assert a.address is b.address and a.version is b.version and a.tags[0] is b.tags[0] and a.status is b.status
+    assert next(iter(a.metadata.values())) is next(iter(b.metadata.values()))
+
+
+def test_a_restore_of_a_snapshot_with_bytes_after_its_end_changes_nothing():
+    s, target = RegistryState(), RegistryState()
+    apply(s, 1000, C.register({"name": "web", "id": "w1"}))
+    apply(target, 1000, C.register({"name": "db", "id": "d1"}))
+    before = target.digest_view()
+    for bad in (s.snapshot() + b"\xc0", s.snapshot()[:-3], msgpack.packb([1, 2])):  # nil after it: still refused
+        with pytest.raises(Exception):  # msgpack's own types, as unpackb raised them
+            target.restore(bad)
+        assert target.digest_view() == before
