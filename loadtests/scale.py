@@ -45,6 +45,7 @@ from pathlib import Path
 
 import msgpack
 
+from manifest_node.consensus.pysyncobj.config import SERIALIZER_STATE
 from manifest_node.consensus.snapshot import SnapshotHooks, read_dump
 from manifest_node.fsm.registry import RegistryState
 from manifest_node.memory import GC_THRESHOLDS
@@ -83,8 +84,11 @@ def _snapshot_cost(path: str, workdir: str) -> dict:
     fork_s = fork_cost()
     target = os.path.join(workdir, "scale.snapshot")
     t0 = time.perf_counter()
-    hooks_in.serialize(target, (last, prev, list(cluster)))
-    snapshot_s = time.perf_counter() - t0
+    hooks_in.serialize(target, (last, prev, list(cluster)))  # forks a writer, as a node's does
+    hooks_in.wait(120)
+    if hooks_in.check() != SERIALIZER_STATE.SUCCESS or not os.path.exists(target):
+        raise RuntimeError(f"the snapshot writer did not write {target}")
+    snapshot_s = time.perf_counter() - t0  # until the file is in place: the child's capture, pack and write
     return {"file": path, "bytes": os.path.getsize(path), "instances": instance_count(dump),
             "snapshot_s": round(snapshot_s, 3), "restore_s": round(restore_s, 3), "capture_s": round(capture_s, 4),
             "fork_s": round(fork_s, 4), "total_s": round(snapshot_s + restore_s, 3)}
@@ -109,8 +113,9 @@ def instance_count(dump: dict) -> int:
     return len(state.get("instances", []))
 
 
-def restart_cost(cluster) -> float:
-    """SIGKILL a follower, start it again, seconds until it is ready and caught up with the leader."""
+def restart_cost(cluster) -> tuple[float, float]:
+    """SIGKILL a follower, start it again: seconds until it is ready and caught up with the leader,
+    and its RSS then (MB), which a node built from the leader's snapshot has, not from the log."""
     follower = cluster.followers()[0]
     follower.kill()
     t0 = time.monotonic()
@@ -121,7 +126,7 @@ def restart_cost(cluster) -> float:
         lead = cluster.leader().health().body["revision"]
         return h.status == 200 and h.body["revision"] >= lead
     wait_until(caught_up, 120, interval=0.02, what="restarted follower caught up")
-    return time.monotonic() - t0
+    return time.monotonic() - t0, targets.rss_mb(follower.proc.pid)
 
 
 def snapshot_mtimes(cluster) -> dict:
@@ -267,7 +272,7 @@ def _run(args, cluster, wrk_path: str, rate: float, tmp: str) -> dict:
              if (Path(n.data_dir) / "raft.snapshot").exists()]
     snap = (snapshot_cost(max(dumps, key=os.path.getmtime), tmp) if dumps else
             {"error": "no snapshot written during the run (run longer, or pass --compaction-entries)"})
-    restart_s = restart_cost(cluster)
+    restart_s, restart_rss = restart_cost(cluster)
     result = {
         "instances": args.instances, "registered": acked, "register_s": round(register_s, 1),
         "interval_s": args.interval, "ttl_s": args.ttl, "minutes": args.minutes, "connections": args.connections,
@@ -280,6 +285,7 @@ def _run(args, cluster, wrk_path: str, rate: float, tmp: str) -> dict:
         "down_events": measure_expired, "settle_expired": settle_expired, "down_final": down_final,
         "up_final": up_final, "missing_final": args.instances - up_final - max(down_final.values()), "rss_max_mb": {k: round(v, 1) for k, v in rss_max.items()},
         "snapshots_written": snaps, "snapshot": snap, "follower_restart_s": round(restart_s, 2),
+        "follower_restart_rss_mb": round(restart_rss, 1), "elections": _elections(rounds),
         "rounds": [{k: v for k, v in r.items() if k != "grid"} for r in rounds],
         "note": "figures are from the measure phase only (after registration and a ttl of settling)",
     }
@@ -294,11 +300,19 @@ def _targets(r: dict) -> list[dict]:
         ("zero instances marked down while measuring", r["down_events"], 0, False),
         ("every instance up at the end", r["instances"] - r["up_final"], 0, False),
         ("p99 heartbeat latency <= 50 ms", r["latency_ms"]["p99"], 50, False),
-        ("RSS per node <= 300 MB", max(r["rss_max_mb"].values()), 300, False),
-        ("snapshot + restore <= 3 s (in-process)", snap_total, 3, False),
+        ("zero elections while measuring", r["elections"], 0, False),
+        # Issue 16 target 4 (issue 6 asked for 300 MB and 3 s); a restarted node counts too.
+        ("RSS per node <= 250 MB", max([*r["rss_max_mb"].values(), r["follower_restart_rss_mb"]]), 250, False),
+        ("snapshot + restore <= 2 s (in-process)", snap_total, 2, False),
     ]
     return [{"target": t, "value": v, "limit": lim,
              "pass": None if v is None else (v >= lim if higher else v <= lim)} for t, v, lim, higher in checks]
+
+
+def _elections(rounds: list[dict]) -> int:
+    """Leader or term changes between measured rounds, as ``leader@term`` shows them."""
+    terms = [r["leader_term"] for r in rounds if r.get("leader_term") not in (None, "?")]
+    return sum(a != b for a, b in zip(terms, terms[1:]))
 
 
 def print_table(r: dict) -> None:
@@ -321,7 +335,8 @@ def print_table(r: dict) -> None:
         log(f"snapshot of {s['instances']} instances, {s['bytes'] / 1e6:.1f} MB: serialize {s['snapshot_s']:.3f} s "
             f"+ restore {s['restore_s']:.3f} s = {s['total_s']:.3f} s (in-process, SnapshotHooks); "
             f"the state lock is held for the fork: {s['fork_s'] * 1000:.1f} ms")
-    log(f"follower SIGKILL + restart until caught up: {r['follower_restart_s']:.2f} s")
+    log(f"follower SIGKILL + restart until caught up: {r['follower_restart_s']:.2f} s, "
+        f"its RSS then {r['follower_restart_rss_mb']:.0f} MB; elections while measuring: {r['elections']}")
     log("")
     for t in r["targets"]:
         res = {True: "PASS", False: "FAIL", None: "n/a"}[t["pass"]]
