@@ -160,6 +160,10 @@ class SyncObj(object):
         self.__votesCount = 0
         self.__raftLeader = None
         self.__raftElectionDeadline = monotonicTime() + self.__generateRaftTimeout()
+        # Manifest: when the network was last read (the end of a tick's poll), since when without
+        # a long gap, and whether a leader was heard from since start; see _onTick, __mayCampaign.
+        self.__polledAt = self.__listeningSince = monotonicTime()
+        self.__leaderSeen = False
         # Set while a leadership transfer (Raft 'TimeoutNow') is pending, to stop
         # the outgoing leader's heartbeats from postponing the forced election.
         self.__transferInProgress = False
@@ -673,6 +677,7 @@ class SyncObj(object):
 
         if self.__raftState in (_RAFT_STATE.FOLLOWER, _RAFT_STATE.CANDIDATE) and self.__selfNode is not None:
             if self.__raftElectionDeadline < monotonicTime() and self.__connectedToAnyone() and \
+                    self.__mayCampaign() and \
                     (self.__conf.electionGuard is None or self.__conf.electionGuard()):
                 self.__raftElectionDeadline = monotonicTime() + self.__generateRaftTimeout()
                 self.__transferInProgress = False
@@ -745,6 +750,18 @@ class SyncObj(object):
                 callback()
 
         self._poller.poll(timeToWait)
+        now = monotonicTime()
+        if now - self.__polledAt > self.__conf.raftMinTimeout:
+            # Manifest: this thread did not read the network for longer than an election timeout
+            # (replaying a long journal at start, a large batch of applies): that was not silence
+            # from a leader, whose appends and reconnection may only now be read, so the timeout
+            # starts again, as after a snapshot load (__loadDumpFile). Upstream campaigned at the
+            # next tick and deposed a healthy leader whenever a follower restarted with a long log.
+            self.__listeningSince = now
+            if self.__raftState != _RAFT_STATE.LEADER and not self.__transferInProgress:
+                self.__raftElectionDeadline = max(self.__raftElectionDeadline,
+                                                  now + self.__generateRaftTimeout())
+        self.__polledAt = now
 
     def __applyLogEntries(self):
         needSendAppendEntries = False
@@ -1018,6 +1035,7 @@ class SyncObj(object):
             if self.__raftLeader != node:
                 self.__onLeaderChanged()
             self.__raftLeader = node
+            self.__leaderSeen = True
             if message['term'] > self.__raftCurrentTerm:
                 self.__setCurrentTerm(message['term'], None)
             self.__setState(_RAFT_STATE.FOLLOWER)
@@ -1465,6 +1483,17 @@ class SyncObj(object):
 
     def __connectedToAnyone(self):
         return len(self.__connectedNodes) > 0 or len(self.__otherNodes) == 0
+
+    def __mayCampaign(self):
+        # Manifest: a node that has heard no leader since it started, while a peer has not
+        # connected yet, waits for that peer up to a reconnection period and an election
+        # timeout after it began listening. A restarted follower reached its timeout before
+        # the leader's reconnection (every connectionRetryTime) brought the first append, and
+        # deposed a healthy leader. Once a leader was heard from, or every peer is connected,
+        # elections are as upstream's.
+        if self.__leaderSeen or not (self.__otherNodes - self.__connectedNodes):
+            return True
+        return monotonicTime() > self.__listeningSince + self.__conf.connectionRetryTime + self.__conf.raftMaxTimeout
 
     def _getConf(self):
         return self.__conf
