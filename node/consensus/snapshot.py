@@ -46,6 +46,7 @@ FORMAT = 1
 _OLD_KEYS = frozenset({"format", "last", "prev", "cluster", "applied_hash", "state", "checksum"})
 _PILOT_KEYS = frozenset({"format", "last", "prev", "cluster", "state"})
 log = logging.getLogger("manifest.snapshot")
+WRITER_NICENESS = 10  # added to the node's own by the forked snapshot writer
 
 
 class StatePoint:
@@ -319,6 +320,10 @@ def _write_and_exit(fsm: RegistryState, part: str, meta: dict, fsync: bool, pare
         if os.getppid() != parent:  # the parent died before that took effect
             os._exit(code)
         gc.disable()  # a collection would touch, and so copy, every page of the parent's heap
+        # Below the nodes in the CPU's queue: on a machine with fewer free cores than busy
+        # processes, a writer at the node's own priority starved a follower's tick thread past
+        # its election timeout (an election in the unbatched scale run, two writers running).
+        os.nice(WRITER_NICENESS)
         # A signal sent to this process alone must not reach the parent's event loop through the
         # wake-up descriptor the two share (asyncio's signal handling), nor run its handlers.
         signal.set_wakeup_fd(-1)

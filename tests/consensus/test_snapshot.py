@@ -218,3 +218,21 @@ def test_a_fork_that_fails_is_a_failed_snapshot_retried_later(tmp_path, monkeypa
     monkeypatch.undo()
     dump(hooks, final)
     assert settled(hooks) == S.SUCCESS and (hooks.written, hooks.failing) == (2, False)
+
+
+def test_the_writer_runs_below_the_node_in_the_cpu_queue(tmp_path, monkeypatch):
+    fsm, final, hooks, release = primed(tmp_path, monkeypatch)
+    dump(hooks, final)  # the writer waits at the gate
+    def niceness() -> int:
+        with open(f"/proc/{hooks._child}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[16])
+
+    want = min(19, os.nice(0) + snapshot.WRITER_NICENESS)
+    try:
+        deadline = time.monotonic() + 10  # the child lowers itself before it captures, then waits at the gate
+        while niceness() != want and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert niceness() == want
+    finally:
+        release.set()
+        assert settled(hooks) == S.SUCCESS
