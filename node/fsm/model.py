@@ -7,6 +7,8 @@ import functools
 import sys
 from dataclasses import dataclass, field
 
+from . import shared
+
 _intern = sys.intern
 
 UP = "up"
@@ -49,10 +51,11 @@ class Instance:
     version: str | None = None
     address: str | None = None
     port: int | None = None
+    # Shared between instances (shared.py): replaced whole, never changed in place.
     interfaces: dict[str, str] = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)
+    tags: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
-    dependencies: list[str] = field(default_factory=list)
+    dependencies: tuple[str, ...] = ()
     ttl: float | None = DEFAULT_TTL  # None: kept alive by its check alone
     reported: str = UP  # what the instance last said about itself
     status: str = UP  # derived by lifecycle.derive_status from the fields below
@@ -122,8 +125,8 @@ class Instance:
     def from_wire(cls, w: list) -> "Instance":
         # Interned as a registration interns them (registry.py): msgpack gives every record its
         # own copy of the strings a fleet repeats, statuses included.
-        inst = cls(_intern(w[0]), w[1], _opt(w[2]), _opt(w[3]), w[4], _strs(w[5]), [_intern(t) for t in w[6]],
-                   _strs(w[7]), [_intern(d) for d in w[8]], None if w[9] is None else float(w[9]),
+        inst = cls(_intern(w[0]), w[1], _opt(w[2]), _opt(w[3]), w[4], shared.mapping(w[5]), shared.strings(w[6]),
+                   shared.mapping(w[7]), shared.strings(w[8]), None if w[9] is None else float(w[9]),
                    _intern(w[10]), _intern(w[11]), w[12], w[13], w[14], w[15], w[16])
         if len(w) > 17:
             (inst.generation, inst.weight, inst.load, inst.load_pub, inst.load_pub_at, inst.check,
@@ -137,10 +140,6 @@ class Instance:
 
 def _opt(value: str | None) -> str | None:
     return None if value is None else _intern(value)
-
-
-def _strs(mapping: dict) -> dict[str, str]:
-    return {_intern(k): _intern(v) for k, v in mapping.items()}
 
 
 @functools.lru_cache(maxsize=16384)  # a batch of heartbeats shares one stamp; registrations keep theirs

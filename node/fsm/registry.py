@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import msgpack
 
 from . import batch, commands, expiry, fields, lifecycle, restore as restoring
-from . import model
+from . import model, shared
 from . import tombstones as T
 from .events import DEREGISTERED, EXPIRED, REGISTERED, STATUS, UPDATED, Event  # noqa: F401 (re-exported)
 from .indexes import Indexes
@@ -288,7 +288,8 @@ class RegistryState:
         # Each decoded command brings its own copies of strings a fleet repeats
         # (versions, tags, metadata, interface names, dependencies, often
         # addresses): sys.intern keeps one of each, ~0.5 KB less per instance of
-        # the benchmark's record (1,590 -> 1,048 bytes; ~54 MB at 100,000).
+        # the benchmark's record (1,590 -> 1,048 bytes; ~54 MB at 100,000), and
+        # shared.py one of each list and map of them.
         if created:
             inst = Instance(name=sys.intern(key[0]), id=key[1], registered_at=now)
             self.instances[key] = inst
@@ -303,10 +304,10 @@ class RegistryState:
         inst.version = None if version is None else sys.intern(version)
         inst.address = None if address is None else sys.intern(address)
         inst.port, inst.ttl, inst.weight = fields_["port"], fields_["ttl"], fields_["weight"]
-        inst.interfaces = {sys.intern(k): sys.intern(v) for k, v in fields_["interfaces"].items()}
-        inst.metadata = {sys.intern(k): sys.intern(v) for k, v in fields_["metadata"].items()}
-        inst.tags = [sys.intern(t) for t in fields_["tags"]]
-        inst.dependencies = [sys.intern(d) for d in fields_["dependencies"]]
+        inst.interfaces = shared.mapping(fields_["interfaces"])
+        inst.metadata = shared.mapping(fields_["metadata"])
+        inst.tags = shared.strings(fields_["tags"])
+        inst.dependencies = shared.strings(fields_["dependencies"])
         check_changed = created or inst.check != fields_["check"]
         inst.check = fields_["check"]
         # Registering again means the instance restarted (fresh health, a new
@@ -391,7 +392,7 @@ class RegistryState:
             if len(merged) > model.MAX_META:
                 raise ValidationError("metadata", f"metadata would hold more than {model.MAX_META} entries")
             if merged != inst.metadata:
-                inst.metadata = {sys.intern(k): sys.intern(v) for k, v in merged.items()}
+                inst.metadata = shared.mapping(merged)
                 why = "metadata"
         load = extra.get("load")
         if load is not None:
