@@ -98,9 +98,13 @@ async def _serve(app: web.Application, cfg: NodeConfig, tls=None) -> None:
                 raise StartupError(f"cannot listen on the DNS address {cfg.dns} (dns): {exc.strerror or exc}") from None
         if xds is not None:
             await xds.start()
-        if tls is not None:
-            await tls.watch()  # runs until cancelled, as the wait below does
-        await asyncio.Event().wait()
+        trimming = asyncio.create_task(memory.trimming())
+        try:
+            if tls is not None:
+                await tls.watch()  # runs until cancelled, as the wait below does
+            await asyncio.Event().wait()
+        finally:
+            trimming.cancel()
     finally:
         if xds is not None:
             await xds.stop()
