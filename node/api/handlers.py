@@ -13,11 +13,11 @@ from ..checks import targets
 from ..fsm import commands
 from ..fsm.expiry import protection_view
 from ..fsm.query import get as get_record
-from ..fsm.query import run as run_query
 from ..fsm.results import Code, Failed, Written
 from ..fsm import fields as extra_fields
 from ..fsm.validation import ValidationError, check_id, check_name, check_reported_status, validate_registration
 from . import blocking, codec, federated, params, pick
+from .list_read import read_list
 from .keys import CONFIG, METRICS, READ_HEADERS, RENDERED, STORE
 from .render_cache import ListRead, ListState, Rendered
 
@@ -222,22 +222,22 @@ def _render_list(request, store, read: ListRead, name: str | None) -> web.Respon
 
 
 def _render_body(cache, store, query, name: str | None, as_msgpack: bool) -> tuple[ListState, bytes]:
-    def under_lock(state):
-        """The list's state, and either its cached rendering or its records to render."""
+    def select(state):
+        """The list's state, and its cached rendering if there is one (then no records are built)."""
         seen = _list_state(state, name)
         key = (query, seen.view, as_msgpack)
         hit = cache.get(key)
         if hit is not None:
-            return seen, key, hit, None, None
-        shield = protection_view(state, name) if name is not None else None
-        return seen, key, None, run_query(state, query), shield
+            return (seen, key, hit, None), True
+        return (seen, key, None, protection_view(state, name) if name is not None else None), False
 
-    seen, key, hit, found, shield = store.read(under_lock)
+    listed = read_list(store, query, select)  # the lock held a chunk of records at a time (list_read.py)
+    seen, key, hit, shield = listed.head
     if hit is None:
         # Serialize outside the state lock; the records are fresh dicts.
-        records, more = found
-        hit = Rendered(codec.dumps(records, as_msgpack), params.encode_cursor(more) if more is not None else None,
-                       shield[0] if shield else None)
+        more = listed.more
+        hit = Rendered(codec.dumps_array(listed.records, as_msgpack),
+                       params.encode_cursor(more) if more is not None else None, shield[0] if shield else None)
         cache.put(key, hit)
     return seen, codec.list_body(hit.instances, seen.revision, hit.cursor, as_msgpack, hit.protection)
 

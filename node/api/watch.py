@@ -20,10 +20,10 @@ import asyncio
 from aiohttp import HttpVersion11, web
 
 from .. import errors
-from ..fsm.query import run as run_query
 from ..fsm.query import Query
 from ..fsm.validation import is_name
 from .history import EventRing, sse_frame
+from .list_read import read_list
 from .keys import CHANGES, CONFIG, HISTORY, METRICS, STORE, WATCHES
 from .params import parse_uint
 
@@ -190,10 +190,7 @@ async def _stream(request: web.Request, since: int | None, name: str | None) -> 
 
 
 async def _reset(resp: web.StreamResponse, store, name: str | None) -> int:
-    def snapshot(state):
-        records, _ = run_query(state, Query(name=name))
-        return records, state.revision
-
-    records, revision = store.read(snapshot)
-    await resp.write(sse_frame(revision, "reset", {"instances": records, "revision": revision}))
+    listed = read_list(store, Query(name=name))
+    revision = listed.revision
+    await resp.write(sse_frame(revision, "reset", {"instances": listed.records, "revision": revision}))
     return revision

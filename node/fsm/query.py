@@ -100,15 +100,29 @@ def _in_order(state: RegistryState, name: str | None, after: tuple[str, str] | N
 
 def run(state: RegistryState, q: Query) -> tuple[list[dict], tuple[str, str] | None]:
     """Return matching records in (name, id) order and the key to resume after, if any."""
+    keys, more = select(state, q)
+    return records(state, keys) + removed(state, q), more
+
+
+def select(state: RegistryState, q: Query) -> tuple[list[tuple[str, str]], tuple[str, str] | None]:
+    """The matching keys in order, at most ``q.limit`` of them, and the key to resume after if there are more."""
     keys = matching_keys(state, q)
-    more = None
     if q.limit is not None and len(keys) > q.limit:
         keys = keys[:q.limit]
-        more = keys[-1]
-    records = [state.instances[k].to_record() for k in keys]
-    if q.include_removed:
-        records += [r for r in state.tombstones.of(q.name) if _record_matches(q, r)]
-    return records, more
+        return keys, keys[-1]
+    return keys, None
+
+
+def records(state: RegistryState, keys) -> list[dict]:
+    instances = state.instances
+    return [instances[k].to_record() for k in keys]
+
+
+def removed(state: RegistryState, q: Query) -> list[dict]:
+    """With ``q.include_removed``, the tombstones that match (each with "removed"); else none."""
+    if not q.include_removed:
+        return []
+    return [r for r in state.tombstones.of(q.name) if _record_matches(q, r)]
 
 
 def _record_matches(q: Query, r: dict) -> bool:

@@ -13,9 +13,10 @@ from multidict import MultiDict
 
 from ... import errors
 from ...fsm import graph as fsm_graph
-from ...fsm.query import Query, get as get_record, run as run_query
+from ...fsm.query import Query, get as get_record
 from ...fsm.validation import is_id, is_name
 from .. import params
+from ..list_read import read_list
 from ..handlers import cluster_view
 from .context import Context
 from .types import Consistency, Instance, InstancePage
@@ -60,9 +61,9 @@ def list_query(name: str | None = None, status=None, tag=None, version: str | No
 async def instances(ctx: Context, query: Query, consistency: Consistency | None) -> InstancePage:
     store = ctx.store
     await store.sync(read_params(consistency).linearizable)
-    (records, more), revision = store.read(lambda s: (run_query(s, query), s.revision))
-    return InstancePage(instances=[Instance.of(r) for r in records], revision=revision,
-                        next_cursor=None if more is None else params.encode_cursor(more))
+    listed = read_list(store, query)
+    return InstancePage(instances=[Instance.of(r) for r in listed.records], revision=listed.revision,
+                        next_cursor=None if listed.more is None else params.encode_cursor(listed.more))
 
 
 async def instance(ctx: Context, name: str, iid: str, consistency: Consistency | None) -> Instance | None:
